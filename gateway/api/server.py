@@ -1,0 +1,149 @@
+"""HTTP API of the gateway core: health, readiness, metrics, status, devices, dead letters.
+
+The full API (auth, incidents, occupancy, reports) builds on this; until then it binds to
+loopback by default and exposes read-only views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI, Query, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+READY_MAX_LAG_S = 300.0
+
+
+def create_app(gw: Gateway) -> FastAPI:
+    """Build the FastAPI app over a running gateway."""
+    app = FastAPI(title="community-gateway", version="0.1.0")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        stats = await asyncio.to_thread(gw.spool.stats)
+        lag = gw.forwarder.stats.lag_s if gw.forwarder is not None else 0.0
+        checks = {
+            "mqtt_connected": gw.link.connected,
+            "spool_writable": gw.spool.writable if hasattr(gw.spool, "writable") else True,
+            "forwarder_lag_ok": lag <= READY_MAX_LAG_S,
+        }
+        body = {
+            "ready": all(checks.values()),
+            "checks": checks,
+            "forward_lag_s": lag,
+            "spool_rows": stats.rows,
+        }
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/status")
+    async def status() -> dict[str, Any]:
+        return await asyncio.to_thread(status_snapshot, gw)
+
+    @app.get("/api/v1/devices")
+    async def devices(
+        kind: str | None = None,
+        state: str | None = None,
+        building: str | None = None,
+        limit: int = Query(default=500, ge=1, le=100_000),
+    ) -> list[dict[str, Any]]:
+        out = []
+        for rec in gw.registry.devices.values():
+            if (kind and rec.kind != kind) or (state and rec.state != state):
+                continue
+            if building and rec.building != building:
+                continue
+            row = asdict(rec)
+            row["troubles"] = sorted(rec.troubles)
+            del row["last_seen_mono"]
+            out.append(row)
+            if len(out) >= limit:
+                break
+        return out
+
+    @app.get("/api/v1/dead-letters")
+    async def dead_letters(limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
+        rows = await asyncio.to_thread(gw.spool.dead_letters, limit)
+        return [_jsonable(r) for r in rows]
+
+    @app.get("/", response_class=HTMLResponse)
+    async def dashboard() -> str:
+        return resources.files("gateway.api").joinpath("static/dashboard.html").read_text("utf-8")
+
+    return app
+
+
+def status_snapshot(gw: Gateway) -> dict[str, Any]:
+    """Counters for the dashboard and the demo's summary line."""
+    stats = gw.spool.stats()
+    fwd = gw.forwarder.stats if gw.forwarder is not None else None
+    return {
+        "site": gw.cfg.gateway.site,
+        "gateway": gw.cfg.gateway.id,
+        "mqtt_connected": gw.link.connected,
+        "committed": gw.pipeline.committed_total,
+        "queued": gw.pipeline.queued,
+        "spool": {
+            "rows": stats.rows,
+            "bytes": stats.bytes,
+            "evicted": stats.evicted_total,
+            "dead_letters": stats.dead_letters_total,
+        },
+        "forwarder": None
+        if fwd is None
+        else {
+            "forwarded": fwd.lines_forwarded,
+            "lag_s": fwd.lag_s,
+            "drain_lines_per_s": fwd.drain_lines_per_s,
+        },
+        "devices": gw.registry.counts(),
+        "alarms": [asdict(a) for a in list(gw.alarms.recent)[-10:]],
+        "alarms_total": gw.alarms.total,
+        "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms],
+    }
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    data = row._asdict() if hasattr(row, "_asdict") else dict(row)
+    for key, value in data.items():
+        if isinstance(value, bytes | bytearray):
+            data[key] = value[:512].decode("utf-8", "replace")
+    return data
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the gateway's root handles SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(gw: Gateway) -> None:
+    """Serve the API until cancelled."""
+    host, port = gw.cfg.api.host_port()
+    config = uvicorn.Config(
+        create_app(gw), host=host, port=port, log_level="warning", lifespan="off"
+    )
+    server = _QuietServer(config)
+    try:
+        await server.serve()
+    finally:
+        server.should_exit = True

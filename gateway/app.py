@@ -1,0 +1,171 @@
+"""The one composition root: builds every component from the config and runs them together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from gateway.clock import Clock, SystemClock
+from gateway.config import GatewayConfig
+from gateway.decode import Decoder, Profile, ProfileSet
+from gateway.decode.message import DeviceMessage
+from gateway.devices.alerts import Alert
+from gateway.devices.registry import DeviceRegistry
+from gateway.fire import AlarmRecorder
+from gateway.forward import Forwarder, make_writer
+from gateway.ingest.committer import SpoolCommitter
+from gateway.ingest.mqtt import MqttLink, RawMessage
+from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.topic import FireActionTopic, alert_topic
+from gateway.metrics import GatewayMetrics
+from gateway.site import SiteIndex
+from gateway.spool import Spool
+
+log = logging.getLogger(__name__)
+
+SUPERVISION_INTERVAL_S = 1.0
+PRUNE_INTERVAL_S = 60.0
+
+
+class Gateway:
+    """One gateway: MQTT link → ingest pipeline → spool → forwarder, plus supervision and API."""
+
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        clock: Clock | None = None,
+        alarm_hook: Callable[[DeviceMessage], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.metrics = GatewayMetrics()
+        self.site = SiteIndex(cfg.site)
+        self.profiles = ProfileSet.load(cfg.gateway.profiles_dir)
+        self.decoder = Decoder(
+            self.profiles, self.site, cfg.card_salt(), cfg.ingest.max_payload_bytes
+        )
+        cfg.spool.path.parent.mkdir(parents=True, exist_ok=True)
+        self.spool = Spool(
+            cfg.spool.path,
+            max_bytes=cfg.spool.max_bytes,
+            max_age_h=cfg.spool.max_age_h,
+            synchronous=cfg.spool.synchronous,
+            clock=self.clock,
+            keep_history=cfg.influx.api == "none",
+        )
+        self.writer = make_writer(cfg)
+        self.forwarder = (
+            Forwarder(
+                self.spool,
+                self.writer,
+                self.metrics,
+                self.clock,
+                batch_lines=cfg.influx.batch_lines,
+                backoff_min_s=cfg.influx.backoff_min_s,
+                backoff_max_s=cfg.influx.backoff_max_s,
+            )
+            if self.writer is not None
+            else None
+        )
+        self.registry = DeviceRegistry(self.site, self._profile_for, self.clock)
+        self.alarms = AlarmRecorder(self.site, self.clock)
+        self.committer = SpoolCommitter(
+            site_id=cfg.gateway.site,
+            site=self.site,
+            spool=self.spool,
+            registry=self.registry,
+            publish_alert=self._publish_alert,
+            on_committed=self._on_committed,
+            action_hook=self._on_fire_action,
+            metrics=self.metrics,
+        )
+        self.pipeline = IngestPipeline(
+            root=cfg.mqtt.root,
+            site=cfg.gateway.site,
+            decode=self.decoder.decode,
+            sink=self.committer,
+            ack=self._ack,
+            alarm_hook=alarm_hook or self.alarms,
+            metrics=self.metrics,
+            clock=self.clock,
+            batch_max_ms=cfg.ingest.batch_max_ms,
+            batch_max_msgs=cfg.ingest.batch_max_msgs,
+        )
+        self.link = MqttLink(cfg, self.pipeline.submit, self.metrics, self.clock)
+        self.started = asyncio.Event()
+
+    def _profile_for(self, kind: str, device: str) -> Profile:
+        return self.profiles.get(kind, self.site.profile_for(kind, device))
+
+    def _ack(self, raws: Sequence[RawMessage]) -> int:
+        # The link is built after the pipeline (it needs pipeline.submit), hence the indirection.
+        return self.link.ack(raws)
+
+    def _publish_alert(self, alert: Alert) -> None:
+        topic = alert_topic(self.cfg.mqtt.root, self.cfg.gateway.site, alert.type)
+        self.link.publish(topic, alert.payload(self.cfg.gateway.site), qos=1)
+
+    def _on_committed(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.notify()
+
+    def _on_fire_action(self, action: FireActionTopic, payload: bytes) -> None:
+        log.warning(
+            "fire action for incident %s recorded; the incident engine is not installed",
+            action.incident,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then drain, commit, acknowledge and disconnect."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                link = tg.create_task(self.link.run(), name="mqtt")
+                pipeline = tg.create_task(self.pipeline.run(), name="pipeline")
+                others = [
+                    tg.create_task(self._supervise(), name="supervision"),
+                    tg.create_task(self._prune(), name="prune"),
+                ]
+                if self.forwarder is not None:
+                    if self.writer is not None and hasattr(self.writer, "ensure_database"):
+                        others.append(tg.create_task(self.writer.ensure_database()))
+                    others.append(tg.create_task(self.forwarder.run(), name="forwarder"))
+                if self.cfg.api.enabled:
+                    from gateway.api.server import serve_api
+
+                    others.append(tg.create_task(serve_api(self), name="api"))
+                self.started.set()
+                await stop.wait()
+                log.info("stopping: draining the ingest pipeline")
+                self.pipeline.stop()
+                await pipeline
+                await self.pipeline.drain()
+                for task in others:
+                    task.cancel()
+                link.cancel()
+        finally:
+            await asyncio.to_thread(self.spool.close)
+            if self.writer is not None:
+                await self.writer.aclose()
+            log.info("stopped")
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISION_INTERVAL_S)
+            await self.committer.commit_alerts(self.registry.check_liveness())
+            for state, n in self.registry.counts().items():
+                self.metrics.devices.labels(state).set(n)
+            stats = await asyncio.to_thread(self.spool.stats)
+            self.metrics.spool_rows.set(stats.rows)
+            self.metrics.spool_bytes.set(stats.bytes)
+
+    async def _prune(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+            dropped = await asyncio.to_thread(self.spool.prune)
+            if dropped:
+                log.info(
+                    "spool: pruned %d telemetry rows older than %.0f h",
+                    dropped,
+                    self.cfg.spool.max_age_h,
+                )

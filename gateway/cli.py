@@ -1,0 +1,130 @@
+"""`community-gateway` command line: run, check-config, demo, simulate, generate-site."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import GatewayError
+
+log = logging.getLogger("gateway")
+
+
+def _add_config_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
+    if positional:
+        p.add_argument("config", type=Path, help="site config TOML file")
+    else:
+        p.add_argument("--config", "-c", type=Path, required=True, help="site config TOML file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set mqtt.port=21883",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and tests)."""
+    parser = argparse.ArgumentParser(prog="community-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the gateway for one site")
+    _add_config_args(p)
+
+    p = sub.add_parser("check-config", help="validate a config file without running")
+    _add_config_args(p, positional=True)
+
+    p = sub.add_parser("demo", help="embedded broker + simulated community + live dashboard")
+    p.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
+    p.add_argument("--rate", type=float, default=300, help="simulated messages per second")
+    p.add_argument("--api-port", type=int, default=8080, help="dashboard port (0: any free)")
+
+    p = sub.add_parser("simulate", help="publish simulated device traffic to a broker")
+    _add_config_args(p)
+    p.add_argument("--rate", type=float, default=1000, help="messages per second")
+    p.add_argument("--duration", type=float, default=10, help="seconds")
+    p.add_argument("--seed", type=int, default=1)
+
+    sub.add_parser(
+        "generate-site", help="write a realistic site config to stdout (generate-site --help)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate-site"]:
+        from gateway.sitegen import main as sitegen_main
+
+        return sitegen_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return _dispatch(args)
+    except GatewayError as exc:
+        print(f"community-gateway {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check-config":
+        cfg = load_config(args.config, args.overrides)
+        _summarize(cfg)
+        return 0
+    if args.command == "run":
+        cfg = load_config(args.config, args.overrides)
+        logging.getLogger().setLevel(cfg.gateway.log_level)
+        return asyncio.run(run_gateway(cfg))
+    if args.command == "demo":
+        from gateway.demo import run_demo
+
+        return asyncio.run(run_demo(args.duration, args.rate, args.api_port))
+    if args.command == "simulate":
+        from gateway.sim.publisher import simulate
+
+        cfg = load_config(args.config, args.overrides)
+        report = simulate(cfg, args.rate, args.duration, seed=args.seed, progress=True)
+        print(f"sent {report.sent}, acknowledged {report.acked} in {report.elapsed_s:.1f} s")
+        return 0 if report.acked == report.sent else 1
+    raise AssertionError(args.command)
+
+
+def _summarize(cfg: GatewayConfig) -> None:
+    site = cfg.site
+    n_zones = sum(len(b.zones) for b in site.buildings)
+    n_smoke = sum(len(z.smoke) for b in site.buildings for z in b.zones)
+    print(
+        f"{cfg.source}: OK — gateway {cfg.gateway.id!r}, site {cfg.gateway.site!r}: "
+        f"{len(site.buildings)} buildings, {n_zones} zones, {n_smoke} smoke detectors, "
+        f"{len(site.checkpoints)} checkpoints, {len(site.fire_teams)} fire teams; "
+        f"mqtt {cfg.mqtt.host}:{cfg.mqtt.port}, influx {cfg.influx.api}, spool {cfg.spool.path}"
+    )
+
+
+async def run_gateway(cfg: GatewayConfig) -> int:
+    """Run one gateway until SIGTERM/SIGINT; exit code 0 after a clean drain."""
+    from gateway.app import Gateway
+
+    gw = Gateway(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await gw.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

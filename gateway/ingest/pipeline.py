@@ -1,0 +1,220 @@
+"""Ingest pipeline: raw MQTT messages → decoded messages → one spool commit per micro-batch.
+
+Two lanes (DESIGN.md principle 1):
+- the **alarm lane**: event messages of fire-capable kinds are decoded on the event loop
+  the moment they arrive and alarms are handed to the fire-engine hook at once;
+- the **bulk lane**: everything else waits at most `batch_max_ms` (or until
+  `batch_max_msgs` are queued) and is decoded and committed in one transaction.
+Every message is acknowledged to the broker only after the commit that holds it
+(principle 2); what cannot be parsed or decoded is dead-lettered in that same commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock
+from gateway.decode.message import DeviceMessage, may_be_alarm
+from gateway.errors import DecodeError, TopicError
+from gateway.ingest.mqtt import RawMessage
+from gateway.ingest.topic import DeviceTopic, FireActionTopic, parse_topic
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+AlarmHook = Callable[[DeviceMessage], None]
+_TOPIC_CACHE_MAX = 200_000
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one micro-batch produced, handed to `BatchSink.commit` for one transaction."""
+
+    raws: list[RawMessage] = field(default_factory=list)
+    messages: list[DeviceMessage] = field(default_factory=list)
+    dead: list[tuple[RawMessage, str, str]] = field(default_factory=list)  # raw, stage, reason
+    actions: list[tuple[FireActionTopic, RawMessage]] = field(default_factory=list)
+
+
+class BatchSink:
+    """Where a batch goes: the composition root implements it (spool, registry, forwarder)."""
+
+    async def commit(self, batch: Batch) -> None:
+        """Store the batch durably; return only once it is committed."""
+        raise NotImplementedError
+
+
+class IngestPipeline:
+    """Micro-batching ingest with an alarm fast lane and ack-after-commit."""
+
+    def __init__(
+        self,
+        *,
+        root: str,
+        site: str,
+        decode: Callable[[DeviceTopic, bytes, int], DeviceMessage],
+        sink: BatchSink,
+        ack: Callable[[Sequence[RawMessage]], int],
+        alarm_hook: AlarmHook,
+        metrics: GatewayMetrics,
+        clock: Clock,
+        batch_max_ms: int = 20,
+        batch_max_msgs: int = 2000,
+    ) -> None:
+        self._root = root
+        self._site = site
+        self._decode = decode
+        self._sink = sink
+        self._ack = ack
+        self._alarm_hook = alarm_hook
+        self._metrics = metrics
+        self._clock = clock
+        self._batch_max_s = batch_max_ms / 1000
+        self._batch_max_msgs = batch_max_msgs
+        self._inbox: collections.deque[RawMessage] = collections.deque()
+        self._decoded: list[tuple[RawMessage, DeviceMessage | FireActionTopic | str]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = asyncio.Event()
+        self._signalled = False
+        self._stopping = False
+        self._topics: dict[str, DeviceTopic | FireActionTopic | str | None] = {}
+        self.committed_total = 0
+        self.alarm_lane_ms: collections.deque[float] = collections.deque(maxlen=2000)
+        self._in_counters: dict[tuple[str, str], int] = {}
+
+    # --- paho thread ---
+
+    def submit(self, raw: RawMessage) -> None:
+        """Accept a message from the MQTT thread (thread-safe, does almost nothing)."""
+        loop = self._loop
+        if loop is None:
+            self._inbox.append(raw)
+            return
+        parts = raw.topic.split("/", 6)
+        if len(parts) == 6 and may_be_alarm(parts[3], parts[5]):
+            loop.call_soon_threadsafe(self._alarm_lane, raw)
+            return
+        self._inbox.append(raw)
+        if not self._signalled or len(self._inbox) == self._batch_max_msgs:
+            self._signalled = True
+            loop.call_soon_threadsafe(self._wakeup.set)
+
+    # --- event loop ---
+
+    def _alarm_lane(self, raw: RawMessage) -> None:
+        result = self._decode_one(raw)
+        if isinstance(result, DeviceMessage) and result.is_alarm:
+            try:
+                self._alarm_hook(result)
+            except Exception:  # the hook's failure must not lose the message
+                log.exception("alarm hook failed for %s", raw.topic)
+            latency = max(self._clock.monotonic() - raw.received_mono, 0.0)
+            self._metrics.alarm_lane_latency.observe(latency)
+            self.alarm_lane_ms.append(latency * 1000)
+        self._decoded.append((raw, result))
+        self._signalled = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Batch, commit and acknowledge until `stop()`; the last batch completes first."""
+        self._loop = asyncio.get_running_loop()
+        if self._inbox:
+            self._wakeup.set()
+        while not self._stopping:
+            await self._wakeup.wait()
+            if self._stopping:
+                break
+            if len(self._inbox) < self._batch_max_msgs:
+                await asyncio.sleep(self._batch_max_s)
+            await self._process_once()
+
+    def stop(self) -> None:
+        """Ask `run` to return after the batch in progress (call `drain` afterwards)."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def drain(self) -> None:
+        """Commit and acknowledge everything received so far (used on shutdown)."""
+        while self._inbox or self._decoded:
+            await self._process_once()
+
+    async def _process_once(self) -> None:
+        self._wakeup.clear()
+        self._signalled = False
+        batch = self._take_batch()
+        if self._inbox or self._decoded:
+            self._wakeup.set()
+        if not batch.raws:
+            return
+        await self._sink.commit(batch)
+        self._ack(batch.raws)
+        self.committed_total += len(batch.raws)
+        self._metrics.batches.inc()
+
+    def _take_batch(self) -> Batch:
+        batch = Batch()
+        decoded, self._decoded = self._decoded, []
+        for raw, result in decoded:
+            self._place(batch, raw, result)
+        inbox = self._inbox
+        for _ in range(min(len(inbox), self._batch_max_msgs)):
+            raw = inbox.popleft()
+            self._place(batch, raw, self._decode_one(raw))
+        self._flush_in_counters()
+        return batch
+
+    def _place(
+        self, batch: Batch, raw: RawMessage, result: DeviceMessage | str | FireActionTopic
+    ) -> None:
+        batch.raws.append(raw)
+        if isinstance(result, DeviceMessage):
+            batch.messages.append(result)
+        elif isinstance(result, FireActionTopic):
+            batch.actions.append((result, raw))
+        elif result:
+            stage, _, reason = result.partition(":")
+            batch.dead.append((raw, stage, reason.strip()))
+
+    def _decode_one(self, raw: RawMessage) -> DeviceMessage | FireActionTopic | str:
+        """A DeviceMessage, a fire action, or `"stage: reason"` for the dead-letter table."""
+        topic = self._topics.get(raw.topic, "")
+        if topic == "":
+            topic = self._parse(raw.topic)
+        if isinstance(topic, str):
+            return topic
+        if topic is None:
+            return ""  # our own outbound cmd/config echoed back (MQTT 3.1.1): ignore
+        if isinstance(topic, FireActionTopic):
+            return topic
+        key = (topic.kind, topic.channel)
+        self._in_counters[key] = self._in_counters.get(key, 0) + 1
+        try:
+            return self._decode(topic, raw.payload, raw.received_ms)
+        except DecodeError as exc:
+            return f"decode: {exc}"
+
+    def _parse(self, topic: str) -> DeviceTopic | FireActionTopic | str | None:
+        try:
+            parsed: DeviceTopic | FireActionTopic | str | None = parse_topic(
+                topic, self._root, self._site
+            )
+        except TopicError as exc:
+            parsed = f"topic: {exc}"
+        if len(self._topics) >= _TOPIC_CACHE_MAX:
+            self._topics.clear()
+        self._topics[topic] = parsed
+        return parsed
+
+    def _flush_in_counters(self) -> None:
+        for (kind, channel), n in self._in_counters.items():
+            self._metrics.messages_in.labels(kind, channel).inc(n)
+        self._in_counters.clear()
+
+    @property
+    def queued(self) -> int:
+        """Messages received but not yet committed."""
+        return len(self._inbox) + len(self._decoded)

@@ -1,0 +1,26 @@
+"""The durable spool: SQLite (WAL) outbox for the forwarder and embedded history store."""
+
+from gateway.spool.records import (
+    DEAD_LETTER_PAYLOAD_MAX,
+    CommitResult,
+    DeadLetter,
+    OutboxRow,
+    SpoolRow,
+    SpoolStats,
+    StoredDeadLetter,
+)
+from gateway.spool.schema import SCHEMA_VERSION
+from gateway.spool.store import MAX_DEAD_LETTERS, Spool
+
+__all__ = [
+    "DEAD_LETTER_PAYLOAD_MAX",
+    "MAX_DEAD_LETTERS",
+    "SCHEMA_VERSION",
+    "CommitResult",
+    "DeadLetter",
+    "OutboxRow",
+    "Spool",
+    "SpoolRow",
+    "SpoolStats",
+    "StoredDeadLetter",
+]
