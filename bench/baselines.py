@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.forward.lineproto import encode_point, measurement_for  # noqa: E402
+from gateway.forward.lineproto import encode_point, measurement_for
 
 BATCH_LINES = 5000
 BATCH_INTERVAL_S = 1.0

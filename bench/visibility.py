@@ -128,7 +128,7 @@ def poll(plan: PollPlan, published: Event, stop: Event) -> PollResult:
                 f" AND time > {newest[m]}ms ORDER BY time DESC LIMIT 1"
                 for m in plan.measurements
             ] + [
-                f"SELECT * FROM \"{m}\" WHERE \"device\" = '{dev}' AND time >= {ts}ms LIMIT 1"
+                f'SELECT * FROM "{m}" WHERE "device" = \'{dev}\' AND time >= {ts}ms LIMIT 1'
                 for m, dev, ts in pending
             ]
             try:
@@ -150,18 +150,25 @@ def poll(plan: PollPlan, published: Event, stop: Event) -> PollResult:
                     result.changes[m].append((now_ns, ts))
                     progressed = True
             if results:
-                seen = {i for i, res in enumerate(results[len(plan.measurements) :])
-                        if _first_time(res) is not None}
+                seen = {
+                    i
+                    for i, res in enumerate(results[len(plan.measurements) :])
+                    if _first_time(res) is not None
+                }
                 if seen:
                     pending = [f for i, f in enumerate(pending) if i not in seen]
                     progressed = True
             if progressed:
                 last_progress = now
                 result.last_progress_ns = now_ns
+            if result.complete_ns is not None:
+                break  # this was the extra poll after completion
             if not pending:
+                # One more poll: points that landed between this poll's statements would
+                # otherwise be missed by the tracer statements that ran first.
                 result.complete_ns = result.last_progress_ns
                 result.ended = "complete"
-                break
+                continue
             if published_at is None and published.is_set():
                 published_at = now
             if stop.is_set():

@@ -42,6 +42,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.site = SiteIndex(cfg.site)
         self.profiles = ProfileSet.load(cfg.gateway.profiles_dir)
+        self.profiles.check_site(cfg.site)
         self.decoder = Decoder(
             self.profiles, self.site, cfg.card_salt(), cfg.ingest.max_payload_bytes
         )

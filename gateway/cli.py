@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
+        from gateway.decode import ProfileSet
+
         cfg = load_config(args.config, args.overrides)
+        ProfileSet.load(cfg.gateway.profiles_dir).check_site(cfg.site)
         _summarize(cfg)
         return 0
     if args.command == "run":

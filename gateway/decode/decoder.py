@@ -11,7 +11,7 @@ import hashlib
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -44,6 +44,7 @@ _BARE_STATUS: Final = {b"online": "online", b"offline": "offline"}
 _JSON_TYPE: Final = {str: "str", int: "int", float: "float", bool: "bool", dict: "object",
                      list: "array", type(None): "null"}  # fmt: skip
 _PLAN_CACHE_MAX: Final = 65_536
+TsSource = Literal["device", "gateway"]
 
 
 class Decoder:
@@ -164,7 +165,7 @@ class Decoder:
         obj: dict[str, Any],
         received_ms: int,
         fields: dict[str, FieldValue],
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, TsSource]:
         raw = obj.get(plan.ts_top)
         for seg in plan.ts_rest:
             raw = raw.get(seg) if type(raw) is dict else None

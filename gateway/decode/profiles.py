@@ -153,8 +153,13 @@ class Profile(_Strict):
                 f"passage_event {self.passage_event!r} is not an access event "
                 f"({', '.join(sorted(EVENTS['access']))})"
             )
-        if self.counts == "cumulative" and self.kind != "camera":
-            raise ValueError("counts = 'cumulative' only applies to kind camera")
+        for key, kind in (
+            ("passage_event", "access"),
+            ("counts", "camera"),
+            ("can_synthesize", "voice"),
+        ):
+            if key in self.model_fields_set and self.kind != kind:
+                raise ValueError(f"{key} only applies to kind {kind}")
         return self
 
     def config_payload(self) -> bytes:
@@ -199,7 +204,8 @@ def _check_canonical(key: str, name: str) -> None:
 def load_profile(path: Path) -> Profile:
     """Read and validate one profile file; its folder must be its kind, its stem its model."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -209,8 +215,11 @@ def load_profile(path: Path) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        line = _line_of(text, [str(part) for part in first["loc"]])
+        where = f"{path}:{line}" if line else str(path)
         problems = "; ".join(_describe(err) for err in exc.errors())
-        raise ProfileError(f"{path}: {problems}") from None
+        raise ProfileError(f"{where}: {problems}") from None
     if profile.kind != path.parent.name:
         raise ProfileError(
             f"{path}: kind: {profile.kind!r} does not match its folder {path.parent.name!r}"
@@ -220,6 +229,21 @@ def load_profile(path: Path) -> Profile:
             f"{path}: model: {profile.model!r} does not match file name {path.stem!r}"
         )
     return profile
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """The line that most likely holds the key at `loc` (best effort, for the message)."""
+    for name in reversed(loc):
+        if name.isdigit():
+            continue
+        key = re.compile(
+            rf"^\s*(\[+[^\]]*\b{re.escape(name)}\b[^\]]*\]+|\"?{re.escape(name)}\"?\s*=)"
+        )
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if key.match(line):
+                return lineno
+        return None
+    return None
 
 
 def _describe(err: Any) -> str:

@@ -116,6 +116,7 @@ class Forwarder:
 
     @property
     def stats(self) -> ForwarderStats:
+        """Counters since start, the current backoff, drain rate and lag."""
         return ForwarderStats(
             lines_forwarded=self._forwarded,
             lines_dead_lettered=self._dead,
@@ -149,9 +150,12 @@ class Forwarder:
         """Write rows, bisecting on rejection; (rows resolved, first retry outcome or ok)."""
         outcome = await self._writer.write([r.line for r in rows])
         if outcome.status == "ok":
-            await asyncio.to_thread(self._spool.mark_forwarded, [r.id for r in rows])
+            # Counted as soon as the database has them, whatever happens to the delete.
+            self._failures = 0
+            self._backoff_s = 0.0
             self._forwarded += len(rows)
             self._metrics.forward_lines.inc(len(rows))
+            await asyncio.to_thread(self._spool.mark_forwarded, [r.id for r in rows])
             return len(rows), outcome
         self._count_error(outcome)
         if outcome.status == "retry":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 
 import aiohttp
 
-from gateway.errors import ForwardError
 from gateway.forward.writer import OK, WriteOutcome, outcome_for_status
+
+log = logging.getLogger(__name__)
 
 _MAX_MESSAGE = 500
 _TEXT = {"Content-Type": "text/plain; charset=utf-8"}
@@ -68,11 +70,11 @@ class InfluxV1Writer:
                 "retry", f"{self.url}/write: {exc or type(exc).__name__}", "connect"
             )
 
-    async def ensure_database(self) -> None:
+    async def ensure_database(self) -> bool:
         """`CREATE DATABASE` (idempotent in 1.x) so a demo or test works out of the box.
 
-        Raises ForwardError saying what failed; the app logs it as a warning and goes on
-        (the operator may have created the database and withheld the right to create).
+        Never raises: a failure (no right to create, server down) is logged as a warning
+        saying what to do, and False returned; writes go on and are retried as usual.
         """
         quoted = self.database.replace("\\", "\\\\").replace('"', '\\"')
         try:
@@ -81,16 +83,20 @@ class InfluxV1Writer:
             ) as resp:
                 text = await resp.text(errors="replace")
                 if resp.status == 200 and '"error"' not in text:
-                    return
+                    return True
                 message = _server_message(resp, text)
         except TimeoutError:
             message = f"no answer within {self._timeout_s:g} s"
         except (aiohttp.ClientError, OSError) as exc:
             message = str(exc) or type(exc).__name__
-        raise ForwardError(
-            f"cannot create InfluxDB database {self.database!r} at {self.url}: {message}"
-            " (create it by hand or check [influx] url/username/password_file)"
+        log.warning(
+            "cannot create InfluxDB database %r at %s: %s (create it by hand or check"
+            " [influx] url/username/password_file; writes are retried meanwhile)",
+            self.database,
+            self.url,
+            message,
         )
+        return False
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -115,7 +115,9 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 # Keys the profiles read, so that typed paths (not just extras) see arbitrary values.
@@ -133,6 +135,14 @@ EVENT_VALUES = st.sampled_from(
 objects = st.dictionaries(
     st.sampled_from(KNOWN_KEYS) | st.text(max_size=6), json_values | EVENT_VALUES, max_size=10
 )
+
+
+def fuzz(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
 
 
 def _check(decoder: Decoder, topic: DeviceTopic, payload: bytes) -> None:
@@ -154,19 +164,75 @@ def _check(decoder: Decoder, topic: DeviceTopic, payload: bytes) -> None:
     assert all(type(v) is str and v for v in msg.tags.values())
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(600)
 @given(topic=topics, payload=st.binary(max_size=300))
 def test_arbitrary_bytes(decoder: Decoder, topic: DeviceTopic, payload: bytes) -> None:
     _check(decoder, topic, payload)
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(800)
 @given(topic=topics, value=json_values | objects)
 def test_arbitrary_json(decoder: Decoder, topic: DeviceTopic, value: Any) -> None:
     _check(decoder, topic, json.dumps(value).encode())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Valid payloads per (kind, device, channel): mutating a few keys of these explores the
+# near-valid space where decoding gets furthest.
+_T = 1_795_475_300_000
+VALID: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("smoke", "SD-1", "telemetry"): {"ts": _T, "smoke": 0.1, "temp": 20, "battery": 80},
+    ("smoke", "SD-1", "event"): {"ts": _T, "event": "alarm", "smoke": 3.2},
+    ("heat", "HD-1", "event"): {"ts": _T, "event": "fault", "temp": 70},
+    ("callpoint", "CP-1", "event"): {"ts": _T, "event": "alarm"},
+    ("smoke", "HX-1", "telemetry"): {"time": _T // 1000, "smokeDensity": 3, "signal": -80},
+    ("smoke", "HX-1", "event"): {"time": _T // 1000, "eventType": "SMOKE_ALARM", "alarmStatus": 1},
+    ("access", "AR-1", "event"): {
+        "ts": _T, "event": "swipe", "card": "0012345678", "door": "n-gate-1", "dir": "in",
+        "granted": True,
+    },
+    ("access", "AC-01", "event"): {
+        "Code": "AccessControl", "CardNo": "A1B2", "Door": 0, "Method": 1, "Status": 1,
+        "Type": "Entry", "UTC": _T // 1000,
+    },
+    ("camera", "CAM-1", "event"): {"ts": _T, "event": "line_crossing", "in": 3, "out": 1},
+    ("camera", "CAM-Z", "event"): {"ts": _T, "event": "fire", "zone": "b12-f3", "confidence": 0.9},
+    ("camera", "HIK-1", "event"): {
+        "eventType": "PeopleCounting", "dateTime": "2026-11-24T08:15:00+08:00",
+        "isDataRetransmission": False, "peopleCounting": {"enter": 5, "exit": 2},
+    },
+    ("screen", "SCR-1", "status"): {"ts": _T, "state": "online", "fw": "1.0"},
+    ("voice", "AMP-1", "status"): {"state": "online", "firmware": "3.1"},
+    ("voice", "VT-1", "ack"): {"cmd_id": "c-1", "ok": False, "error": "busy"},
+}  # fmt: skip
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> tuple[DeviceTopic, dict[str, Any]]:
+    (kind, device, channel), base = draw(st.sampled_from(sorted(VALID.items())))
+    payload = dict(base)
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(sorted({*payload, *KNOWN_KEYS})))
+        if draw(st.booleans()):
+            payload.pop(key, None)
+        else:
+            payload[key] = draw(json_values | EVENT_VALUES)
+    return DeviceTopic("shazui", "gates", kind, device, channel), payload
+
+
+def test_the_valid_seeds_decode(decoder: Decoder) -> None:
+    for (kind, device, channel), payload in VALID.items():
+        topic = DeviceTopic("shazui", "gates", kind, device, channel)
+        assert decoder.decode(topic, json.dumps(payload).encode(), RECEIVED_MS).topic == topic
+
+
+@fuzz(800)
+@given(case=near_valid())
+def test_near_valid_payloads(decoder: Decoder, case: tuple[DeviceTopic, dict[str, Any]]) -> None:
+    topic, payload = case
+    _check(decoder, topic, json.dumps(payload).encode())
+
+
+@fuzz(150)
 @given(card=st.from_regex(r"[0-9A-F]{10,20}", fullmatch=True), extra=objects)
 def test_card_number_never_reaches_the_message(
     decoder: Decoder, card: str, extra: dict[str, Any]

@@ -191,7 +191,9 @@ def test_door_trouble_events(decode: Decode, event: str) -> None:
 
 
 def test_camera_line_crossing(decode: Decode) -> None:
-    payload = js(ts=TS, event="line_crossing", checkpoint="n-gate", period_s=5, **{"in": 3, "out": 1})
+    payload = js(
+        ts=TS, event="line_crossing", checkpoint="n-gate", period_s=5, **{"in": 3, "out": 1}
+    )
     msg = decode("camera", "event", payload, "CAM-Z", "b12")
     assert msg.tags == {"checkpoint": "n-gate"}
     assert msg.fields == {
@@ -228,7 +230,11 @@ def test_bad_line_crossing_counts(decode: Decode, counts: dict[str, Any], reason
 
 def test_camera_people_count(decode: Decode) -> None:
     msg = decode("camera", "event", js(ts=TS, event="people_count", zone="b12-lobby", count=17))
-    assert (msg.event, msg.tags, msg.fields) == ("people_count", {"zone": "b12-lobby"}, {"count": 17})
+    assert (msg.event, msg.tags, msg.fields) == (
+        "people_count",
+        {"zone": "b12-lobby"},
+        {"count": 17},
+    )
 
 
 @pytest.mark.parametrize("event", ["fire", "smoke"])
@@ -254,9 +260,7 @@ def test_bad_camera_fire(decode: Decode, payload: dict[str, Any], reason: str) -
 
 
 @pytest.mark.parametrize("kind", ["smoke", "access", "camera", "screen", "voice"])
-@pytest.mark.parametrize(
-    "payload", [b"online", b'"online"', b" offline\n", b'"offline"'], ids=repr
-)
+@pytest.mark.parametrize("payload", [b"online", b'"online"', b" offline\n", b'"offline"'], ids=repr)
 def test_bare_status(decode: Decode, kind: str, payload: bytes) -> None:
     msg = decode(kind, "status", payload)
     state = payload.strip().strip(b'"').decode()
@@ -270,7 +274,11 @@ def test_json_status(decode: Decode) -> None:
     assert msg.ts_ms == TS
     msg = decode("smoke", "status", js(ts=TS, state="offline"))
     assert msg.fields == {"state": "offline", "online": False}
-    assert decode("voice", "status", js(fw="2.0")).fields == {"fw": "2.0", "state": "online", "online": True}
+    assert decode("voice", "status", js(fw="2.0")).fields == {
+        "fw": "2.0",
+        "state": "online",
+        "online": True,
+    }
 
 
 @pytest.mark.parametrize(

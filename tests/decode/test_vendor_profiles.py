@@ -32,7 +32,9 @@ def test_hx_telemetry_is_scaled_and_renamed(decode: Decode) -> None:
         "signal": -71,
     }
     msg = decode("smoke", "telemetry", js(payload), "HX-1")
-    assert msg.fields == pytest.approx({"smoke": 0.12, "temp": 24.5, "battery": 87.0, "rssi": -71.0})
+    assert msg.fields == pytest.approx(
+        {"smoke": 0.12, "temp": 24.5, "battery": 87.0, "rssi": -71.0}
+    )
     assert set(msg.fields) == {"smoke", "temp", "battery", "rssi"}
     assert (msg.ts_ms, msg.ts_source) == (TIME_S * 1000, "device")
 
@@ -65,7 +67,9 @@ def test_hx_event_codes_map_to_canonical_events(
 
 
 def test_hx_unknown_event_code_names_the_vendor_field(decode: Decode) -> None:
-    with pytest.raises(DecodeError, match=r"unknown event code 9 in 'alarmStatus' of profile smoke/hx-jtyjg"):
+    with pytest.raises(
+        DecodeError, match=r"unknown event code 9 in 'alarmStatus' of profile smoke/hx-jtyjg"
+    ):
         decode("smoke", "event", js({"time": TIME_S, "alarmStatus": 9}), "HX-1")
 
 
@@ -141,7 +145,9 @@ def test_dahua_door_channel_without_checkpoint(decode: Decode) -> None:
     assert msg.tags == {"door": "AC-77-door-3", "dir": "in"}
 
 
-@pytest.mark.parametrize(("code", "event"), [("BreakIn", "door_forced"), ("DoorNotClosed", "door_held_open")])
+@pytest.mark.parametrize(
+    ("code", "event"), [("BreakIn", "door_forced"), ("DoorNotClosed", "door_held_open")]
+)
 def test_dahua_door_alarms(decode: Decode, code: str, event: str) -> None:
     msg = decode("access", "event", js({"Code": code, "Door": 0, "UTC": TIME_S}), "AC-01")
     assert msg.event == event
