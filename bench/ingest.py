@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     tag = str(os.getpid())
     runs: dict[str, RunResult] = {}
-    failed = True
+    keep_logs = args.keep
     try:
         bench.start()
         assert bench.influx is not None
@@ -453,16 +453,16 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for key, system, workload, phase in plan:
             runs[key] = bench.run(system, workload, phase)
-        failed = False
     except (BenchError, PublishError) as exc:
         console.print(f"[red]bench: {exc}[/]")
+        keep_logs = True  # the logs say what failed
         return 1
     except KeyboardInterrupt:
         console.print("[red]bench: interrupted[/]")
         return 130
     finally:
         bench.close()
-        if args.keep or failed:
+        if keep_logs:
             console.print(f"work dir kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -188,6 +189,8 @@ def poll(plan: PollPlan, published: Event, stop: Event) -> PollResult:
 
 def poll_process(plan: PollPlan, published: Event, stop: Event, conn: Connection) -> None:
     """Entry point of the poller process: sends `("ready",)` then `("result", PollResult)`."""
+    # Ctrl-C reaches the whole process group; the harness stops this process itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send(("ready",))
     try:
         conn.send(("result", poll(plan, published, stop)))
