@@ -1,4 +1,4 @@
-"""`community-gateway demo` shows data flowing within 15 s on a machine with no broker or database."""
+"""`community-gateway demo` shows data flowing within 15 s with no broker or database."""
 
 from __future__ import annotations
 

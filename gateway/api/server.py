@@ -38,7 +38,7 @@ def create_app(gw: Gateway) -> FastAPI:
         lag = gw.forwarder.stats.lag_s if gw.forwarder is not None else 0.0
         checks = {
             "mqtt_connected": gw.link.connected,
-            "spool_writable": gw.spool.writable if hasattr(gw.spool, "writable") else True,
+            "spool_writable": gw.pipeline.commit_error is None,
             "forwarder_lag_ok": lag <= READY_MAX_LAG_S,
         }
         body = {
@@ -46,6 +46,7 @@ def create_app(gw: Gateway) -> FastAPI:
             "checks": checks,
             "forward_lag_s": lag,
             "spool_rows": stats.rows,
+            "spool_error": gw.pipeline.commit_error,
         }
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
 from gateway.decode.message import DeviceMessage, may_be_alarm
-from gateway.errors import DecodeError, TopicError
+from gateway.errors import DecodeError, SpoolError, TopicError
 from gateway.ingest.mqtt import RawMessage
 from gateway.ingest.topic import DeviceTopic, FireActionTopic, parse_topic
 from gateway.metrics import GatewayMetrics
@@ -64,6 +64,8 @@ class IngestPipeline:
         clock: Clock,
         batch_max_ms: int = 20,
         batch_max_msgs: int = 2000,
+        commit_retry_s: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._root = root
         self._site = site
@@ -83,6 +85,9 @@ class IngestPipeline:
         self._stopping = False
         self._topics: dict[str, DeviceTopic | FireActionTopic | str | None] = {}
         self.committed_total = 0
+        self.commit_error: str | None = None
+        self._commit_retry_s = commit_retry_s
+        self._sleep = sleep
         self.alarm_lane_ms: collections.deque[float] = collections.deque(maxlen=2000)
         self._in_counters: dict[tuple[str, str], int] = {}
 
@@ -138,22 +143,44 @@ class IngestPipeline:
         self._wakeup.set()
 
     async def drain(self) -> None:
-        """Commit and acknowledge everything received so far (used on shutdown)."""
-        while self._inbox or self._decoded:
-            await self._process_once()
+        """Commit and acknowledge everything received so far (used on shutdown).
 
-    async def _process_once(self) -> None:
+        If the spool refuses, the rest stays unacknowledged in the broker's session.
+        """
+        while self._inbox or self._decoded:
+            if not await self._process_once(retry=False):
+                return
+
+    async def _process_once(self, retry: bool = True) -> bool:
         self._wakeup.clear()
         self._signalled = False
         batch = self._take_batch()
         if self._inbox or self._decoded:
             self._wakeup.set()
         if not batch.raws:
-            return
-        await self._sink.commit(batch)
+            return True
+        while True:
+            try:
+                await self._sink.commit(batch)
+                break
+            except SpoolError as exc:
+                if self.commit_error is None:
+                    log.error(
+                        "spool commit failed: %s; messages stay unacknowledged in the broker "
+                        "and the commit is retried every %.0f s",
+                        exc, self._commit_retry_s,
+                    )
+                self.commit_error = str(exc)
+                if not retry or self._stopping:
+                    return False
+                await self._sleep(self._commit_retry_s)
+        if self.commit_error is not None:
+            log.warning("spool commits work again")
+            self.commit_error = None
         self._ack(batch.raws)
         self.committed_total += len(batch.raws)
         self._metrics.batches.inc()
+        return True
 
     def _take_batch(self) -> Batch:
         batch = Batch()

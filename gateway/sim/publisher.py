@@ -77,7 +77,7 @@ class _Acks:
         self.done += 1
 
 
-def publish(  # noqa: PLR0917 - the positional order is the simulator's documented API
+def publish(
     host: str,
     port: int,
     messages: Iterable[SimMessage],
