@@ -19,7 +19,8 @@ def test_demo_shows_data_flowing_within_15_s(tmp_path: Path) -> None:
     with out_path.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "demo", "--api-port", "0", "--rate", "200"],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     started = time.monotonic()
     try:

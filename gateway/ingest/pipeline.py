@@ -168,7 +168,8 @@ class IngestPipeline:
                     log.error(
                         "spool commit failed: %s; messages stay unacknowledged in the broker "
                         "and the commit is retried every %.0f s",
-                        exc, self._commit_retry_s,
+                        exc,
+                        self._commit_retry_s,
                     )
                 self.commit_error = str(exc)
                 if not retry or self._stopping:

@@ -84,19 +84,27 @@ def test_trouble_and_offline_alerts_are_published_for_people(
             [
                 telemetry("SD-b01-1-1", ts),
                 (f"{SITE}/b01/smoke/SD-b01-1-1/status", b"offline"),
-                (f"{SITE}/b01/smoke/SD-b01-1-2/telemetry",
-                 json.dumps({"ts": ts, "smoke": 0.1, "battery": 9}).encode()),
+                (
+                    f"{SITE}/b01/smoke/SD-b01-1-2/telemetry",
+                    json.dumps({"ts": ts, "smoke": 0.1, "battery": 9}).encode(),
+                ),
             ],
         )
         _, raw, _ = rec.wait_for(lambda m: m[0].endswith("/alerts/device_offline"))
         offline = json.loads(raw)
         assert (offline["device"], offline["state"], offline["reason"]) == (
-            "SD-b01-1-1", "raised", "status")
+            "SD-b01-1-1",
+            "raised",
+            "status",
+        )
         assert offline["zone"] == "b01-f1" and offline["floor"] == 1
         _, raw, _ = rec.wait_for(lambda m: m[0].endswith("/alerts/trouble"))
         trouble = json.loads(raw)
         assert (trouble["device"], trouble["trouble"], trouble["battery"]) == (
-            "SD-b01-1-2", "low_battery", 9)
+            "SD-b01-1-2",
+            "low_battery",
+            9,
+        )
     finally:
         rec.close()
 
@@ -129,13 +137,51 @@ def _make_certs(d: Path) -> None:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=127.0.0.1")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
 
 
 def test_tls_and_password_from_config(tmp_path: Path) -> None:
@@ -148,25 +194,30 @@ def test_tls_and_password_from_config(tmp_path: Path) -> None:
     (tmp_path / "broker").mkdir()
     broker = MosquittoServer(tmp_path / "broker")
     broker.config_path.write_text(
-        "\n".join([
-            f"listener {broker.port} 127.0.0.1",
-            f"cafile {certs / 'ca.crt'}",
-            f"certfile {certs / 'server.crt'}",
-            f"keyfile {certs / 'server.key'}",
-            "allow_anonymous false",
-            f"password_file {passwd}",
-            "user root",
-            f"log_dest file {broker.mosquitto_log}",
-            "",
-        ])
+        "\n".join(
+            [
+                f"listener {broker.port} 127.0.0.1",
+                f"cafile {certs / 'ca.crt'}",
+                f"certfile {certs / 'server.crt'}",
+                f"keyfile {certs / 'server.key'}",
+                "allow_anonymous false",
+                f"password_file {passwd}",
+                "user root",
+                f"log_dest file {broker.mosquitto_log}",
+                "",
+            ]
+        )
     )
     broker.start()
     try:
         (tmp_path / "mqtt.pass").write_text("s3cret\n")
         cfg, api_port = write_config(tmp_path, broker.port, api="none", client_id="gw-tls")
         gw = GatewayProcess(
-            cfg, api_port, tmp_path / "gateway.log",
-            "mqtt.username='gateway'", f"mqtt.password_file='{tmp_path / 'mqtt.pass'}'",
+            cfg,
+            api_port,
+            tmp_path / "gateway.log",
+            "mqtt.username='gateway'",
+            f"mqtt.password_file='{tmp_path / 'mqtt.pass'}'",
             f"mqtt.tls_ca='{certs / 'ca.crt'}'",
         )
         gw.start()  # waits until connected over TLS with the password
