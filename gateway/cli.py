@@ -13,6 +13,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway")
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def _add_config_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
@@ -120,6 +121,9 @@ async def run_gateway(cfg: GatewayConfig) -> int:
     """Run one gateway until SIGTERM/SIGINT; exit code 0 after a clean drain."""
     from gateway.app import Gateway
 
+    # The alarm lane runs on the MQTT thread; a shorter GIL switch interval (default 5 ms)
+    # bounds how long it can wait behind a batch being encoded on the event loop.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     gw = Gateway(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

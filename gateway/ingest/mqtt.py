@@ -26,6 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
+from gateway.ingest.fastclient import IngestClient
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,10 @@ class MqttLink:
         """True while a session with the broker is established."""
         return self._connected.is_set()
 
-    def _build_client(self) -> paho.Client:
+    def _build_client(self) -> IngestClient:
         m = self._cfg.mqtt
-        client = paho.Client(
+        client = IngestClient(
+            deliver=self._deliver,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._cfg.client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
@@ -102,7 +104,6 @@ class MqttLink:
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -191,25 +192,21 @@ class MqttLink:
         if reason.is_failure:
             log.warning("MQTT: connection lost (%s); reconnecting with backoff", reason)
 
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+    def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         try:
-            try:
-                topic = msg.topic
-            except UnicodeDecodeError:
-                topic = "<invalid UTF-8 topic>"
             self._sink(
                 RawMessage(
                     topic,
-                    bytes(msg.payload),
-                    msg.mid,
-                    msg.qos,
+                    payload,
+                    mid,
+                    qos,
                     self._generation,
                     self._clock.wall_ms(),
                     self._clock.monotonic(),
                 )
             )
         except Exception:  # a sink failure must never kill paho's network thread
-            log.exception("MQTT: message sink failed on %r", getattr(msg, "_topic", b"?"))
+            log.exception("MQTT: message sink failed on %r", topic)
 
     # --- used by the pipeline and the engines (any thread) ---
 
@@ -219,12 +216,9 @@ class MqttLink:
             generation = self._generation
         if not self.connected:
             return 0
-        sent = 0
-        for raw in messages:
-            if raw.qos > 0 and raw.generation == generation:
-                self._client.ack(raw.mid, raw.qos)
-                sent += 1
-        return sent
+        mids = [raw.mid for raw in messages if raw.qos == 1 and raw.generation == generation]
+        self._client.ack_many(mids)
+        return len(mids)
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
         """Queue a publish; paho delivers it (and re-delivers QoS 1 after a reconnect)."""

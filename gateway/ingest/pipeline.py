@@ -77,8 +77,9 @@ class IngestPipeline:
         self._clock = clock
         self._batch_max_s = batch_max_ms / 1000
         self._batch_max_msgs = batch_max_msgs
-        self._inbox: collections.deque[RawMessage] = collections.deque()
-        self._decoded: list[tuple[RawMessage, DeviceMessage | FireActionTopic | str]] = []
+        self._inbox: collections.deque[
+            tuple[RawMessage, DeviceMessage | FireActionTopic | str | None]
+        ] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._signalled = False
@@ -94,35 +95,34 @@ class IngestPipeline:
     # --- paho thread ---
 
     def submit(self, raw: RawMessage) -> None:
-        """Accept a message from the MQTT thread (thread-safe, does almost nothing)."""
-        loop = self._loop
-        if loop is None:
-            self._inbox.append(raw)
-            return
+        """Accept a message on the MQTT thread: the alarm lane runs right here.
+
+        Event messages of fire-capable kinds are decoded at once and alarms handed to the
+        hook on this thread (so the hook must be thread-safe); every message, decoded or
+        not, then waits in the inbox for the next batch commit.
+        """
+        decoded: DeviceMessage | FireActionTopic | str | None = None
         parts = raw.topic.split("/", 6)
         if len(parts) == 6 and may_be_alarm(parts[3], parts[5]):
-            loop.call_soon_threadsafe(self._alarm_lane, raw)
-            return
-        self._inbox.append(raw)
-        if not self._signalled or len(self._inbox) == self._batch_max_msgs:
+            decoded = self._decode_one(raw)
+            if isinstance(decoded, DeviceMessage) and decoded.is_alarm:
+                self._alarm(raw, decoded)
+        self._inbox.append((raw, decoded))
+        loop = self._loop
+        if loop is not None and (
+            not self._signalled or len(self._inbox) == self._batch_max_msgs
+        ):
             self._signalled = True
             loop.call_soon_threadsafe(self._wakeup.set)
 
-    # --- event loop ---
-
-    def _alarm_lane(self, raw: RawMessage) -> None:
-        result = self._decode_one(raw)
-        if isinstance(result, DeviceMessage) and result.is_alarm:
-            try:
-                self._alarm_hook(result)
-            except Exception:  # the hook's failure must not lose the message
-                log.exception("alarm hook failed for %s", raw.topic)
-            latency = max(self._clock.monotonic() - raw.received_mono, 0.0)
-            self._metrics.alarm_lane_latency.observe(latency)
-            self.alarm_lane_ms.append(latency * 1000)
-        self._decoded.append((raw, result))
-        self._signalled = True
-        self._wakeup.set()
+    def _alarm(self, raw: RawMessage, msg: DeviceMessage) -> None:
+        try:
+            self._alarm_hook(msg)
+        except Exception:  # the hook's failure must not lose the message
+            log.exception("alarm hook failed for %s", raw.topic)
+        latency = max(self._clock.monotonic() - raw.received_mono, 0.0)
+        self._metrics.alarm_lane_latency.observe(latency)
+        self.alarm_lane_ms.append(latency * 1000)
 
     async def run(self) -> None:
         """Batch, commit and acknowledge until `stop()`; the last batch completes first."""
@@ -147,7 +147,7 @@ class IngestPipeline:
 
         If the spool refuses, the rest stays unacknowledged in the broker's session.
         """
-        while self._inbox or self._decoded:
+        while self._inbox:
             if not await self._process_once(retry=False):
                 return
 
@@ -155,7 +155,7 @@ class IngestPipeline:
         self._wakeup.clear()
         self._signalled = False
         batch = self._take_batch()
-        if self._inbox or self._decoded:
+        if self._inbox:
             self._wakeup.set()
         if not batch.raws:
             return True
@@ -185,13 +185,10 @@ class IngestPipeline:
 
     def _take_batch(self) -> Batch:
         batch = Batch()
-        decoded, self._decoded = self._decoded, []
-        for raw, result in decoded:
-            self._place(batch, raw, result)
         inbox = self._inbox
         for _ in range(min(len(inbox), self._batch_max_msgs)):
-            raw = inbox.popleft()
-            self._place(batch, raw, self._decode_one(raw))
+            raw, result = inbox.popleft()
+            self._place(batch, raw, self._decode_one(raw) if result is None else result)
         self._flush_in_counters()
         return batch
 
@@ -201,6 +198,8 @@ class IngestPipeline:
         batch.raws.append(raw)
         if isinstance(result, DeviceMessage):
             batch.messages.append(result)
+            key = (result.topic.kind, result.topic.channel)
+            self._in_counters[key] = self._in_counters.get(key, 0) + 1
         elif isinstance(result, FireActionTopic):
             batch.actions.append((result, raw))
         elif result:
@@ -218,8 +217,6 @@ class IngestPipeline:
             return ""  # our own outbound cmd/config echoed back (MQTT 3.1.1): ignore
         if isinstance(topic, FireActionTopic):
             return topic
-        key = (topic.kind, topic.channel)
-        self._in_counters[key] = self._in_counters.get(key, 0) + 1
         try:
             return self._decode(topic, raw.payload, raw.received_ms)
         except DecodeError as exc:
@@ -245,4 +242,4 @@ class IngestPipeline:
     @property
     def queued(self) -> int:
         """Messages received but not yet committed."""
-        return len(self._inbox) + len(self._decoded)
+        return len(self._inbox)
