@@ -10,6 +10,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.errors import ConfigError
+from gateway.fire.texts import (
+    DEFAULT_TEXT_DRILL,
+    DEFAULT_TEXT_FIRE,
+    DEFAULT_TEXT_PREALARM,
+    template_problem,
+)
 from gateway.site import Name, SiteModel
 
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
@@ -104,7 +110,10 @@ class ApiSection(_Section):
 
 
 class FireSection(_Section):
-    """`[fire]`: confirmation and escalation timers of the fire response (seconds)."""
+    """`[fire]`: confirmation, linkage and escalation of the fire response (docs/fire.md).
+
+    Times are seconds; texts are templates with `{building}`, `{floor}` and `{zone}`.
+    """
 
     confirm_window_s: float = Field(default=120, gt=0)
     verify_s: float = Field(default=180, gt=0)
@@ -112,6 +121,43 @@ class FireSection(_Section):
     arrive_s: float = Field(default=180, gt=0)
     deadline_s: float = Field(default=300, gt=0)
     camera_confidence: float = Field(default=0.6, ge=0, le=1)
+    prealarm_notify_screens: bool = Field(
+        default=False, description="pre-alarms also reach the building's screens and voice"
+    )
+    release_scope: Literal["zone", "building"] = Field(
+        default="zone", description='"zone": its own egress doors; "building": every zone\'s'
+    )
+    gate_screens_on_fire: bool = Field(
+        default=True, description="confirmed fires also show on the site's gate screens"
+    )
+    drill_release_doors: bool = Field(default=False, description="drills release doors too")
+    command_retry_s: float = Field(
+        default=5, gt=0, description="an unacknowledged command is sent again after this"
+    )
+    command_max_retries: int = Field(
+        default=3, ge=0, le=100, description="then it is given up and reported as trouble"
+    )
+    door_confirm_s: float = Field(
+        default=5, gt=0, description="a door not confirmed released by then: trouble, re-command"
+    )
+    screen_ttl_s: float = Field(
+        default=600, ge=10, description="screen text lifetime; refreshed while the fire lasts"
+    )
+    voice_ttl_s: float = Field(
+        default=120, ge=10, description="the voice message is repeated this often during a fire"
+    )
+    voice_repeat: int = Field(default=2, ge=1, le=10, description="repeats per voice message")
+    text_fire: str = DEFAULT_TEXT_FIRE
+    text_drill: str = DEFAULT_TEXT_DRILL
+    text_prealarm: str = DEFAULT_TEXT_PREALARM
+
+    @field_validator("text_fire", "text_drill", "text_prealarm")
+    @classmethod
+    def _broadcast_text(cls, value: str) -> str:
+        problem = template_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class GatewayConfig(_Section):

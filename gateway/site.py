@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 RESERVED: Final = frozenset({"alerts", "state", "gateway"})
+CardHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
 class _Strict(BaseModel):
@@ -43,6 +44,8 @@ class Building(_Strict):
     voice: list[Name] = []
     access: list[Name] = []
     cameras: list[Name] = []
+    # Head-count (docs/headcount.md): a crowding alert when occupancy goes over this.
+    occupancy_limit: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _not_reserved(self) -> Building:
@@ -56,7 +59,9 @@ class Checkpoint(_Strict):
 
     `building` is the topic segment its devices publish under (perimeter gates commonly
     use a pseudo-building such as `gates`); `leads_to` lists the buildings whose occupancy
-    its flows change (empty: the site perimeter).
+    its flows change (empty: the site perimeter). `inside_perimeter`: people reach it from
+    within the site (behind a perimeter gate), so its flows change its building but not
+    the site's occupancy. Limits of the head-count alerts: see docs/headcount.md.
     """
 
     id: Name
@@ -66,6 +71,10 @@ class Checkpoint(_Strict):
     access: list[Name] = []
     cameras: list[Name] = []
     leads_to: list[Name] = []
+    inside_perimeter: bool = False
+    inflow_limit_per_min: int | None = Field(default=None, ge=1)
+    tailgate_min_count: int | None = Field(default=None, ge=0)
+    tailgate_ratio: float | None = Field(default=None, ge=1)
 
 
 class FireTeam(_Strict):
@@ -75,6 +84,9 @@ class FireTeam(_Strict):
     name: str = ""
     tier: int = Field(default=0, ge=0, le=3)
     position_m: tuple[float, float] = (0.0, 0.0)
+    # Salted hashes of the members' access cards (docs/fire.md: how to compute them); a
+    # swipe of one at a checkpoint of the incident's building reports the team on scene.
+    card_hashes: list[CardHash] = []
 
 
 class ProfileRule(_Strict):
