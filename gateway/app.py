@@ -12,20 +12,22 @@ from gateway.decode import Decoder, Profile, ProfileSet
 from gateway.decode.message import DeviceMessage
 from gateway.devices.alerts import Alert
 from gateway.devices.registry import DeviceRegistry
-from gateway.fire import AlarmRecorder
+from gateway.fire import AlarmRecorder, FireEngine
+from gateway.fire.runtime import FireRuntime
 from gateway.forward import Forwarder, make_writer
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
-from gateway.ingest.pipeline import IngestPipeline
-from gateway.ingest.topic import FireActionTopic, alert_topic
+from gateway.ingest.pipeline import Batch, IngestPipeline
+from gateway.ingest.topic import alert_topic
 from gateway.metrics import GatewayMetrics
 from gateway.site import SiteIndex
-from gateway.spool import Spool
+from gateway.spool import AuditRow, Spool, SpoolRow
 
 log = logging.getLogger(__name__)
 
 SUPERVISION_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 60.0
+RESTORE_WINDOW_MS = 7 * 24 * 3600 * 1000  # audit replayed at start: open incidents and today's ids
 
 
 class Gateway:
@@ -71,6 +73,20 @@ class Gateway:
         )
         self.registry = DeviceRegistry(self.site, self._profile_for, self.clock)
         self.alarms = AlarmRecorder(self.site, self.clock)
+        self.fire = FireRuntime(
+            FireEngine(
+                cfg.fire,
+                self.site,
+                cfg.gateway.site,
+                cfg.mqtt.root,
+                self.clock,
+                can_synthesize=self._can_synthesize,
+            ),
+            site_id=cfg.gateway.site,
+            clock=self.clock,
+            publish=self._publish,
+            publish_alert=self._publish_alert,
+        )
         self.committer = SpoolCommitter(
             site_id=cfg.gateway.site,
             site=self.site,
@@ -78,7 +94,7 @@ class Gateway:
             registry=self.registry,
             publish_alert=self._publish_alert,
             on_committed=self._on_committed,
-            action_hook=self._on_fire_action,
+            before_commit=self._before_commit,
             metrics=self.metrics,
         )
         self.pipeline = IngestPipeline(
@@ -87,7 +103,7 @@ class Gateway:
             decode=self.decoder.decode,
             sink=self.committer,
             ack=self._ack,
-            alarm_hook=alarm_hook or self.alarms,
+            alarm_hook=alarm_hook or self._on_alarm,
             metrics=self.metrics,
             clock=self.clock,
             batch_max_ms=cfg.ingest.batch_max_ms,
@@ -111,21 +127,46 @@ class Gateway:
         if self.forwarder is not None:
             self.forwarder.notify()
 
-    def _on_fire_action(self, action: FireActionTopic, payload: bytes) -> None:
-        log.warning(
-            "fire action for incident %s recorded; the incident engine is not installed",
-            action.incident,
-        )
+    def _can_synthesize(self, voice_device: str) -> bool:
+        return self._profile_for("voice", voice_device).can_synthesize
+
+    def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        self.link.publish(topic, payload, qos=qos, retain=retain)
+
+    def _on_alarm(self, msg: DeviceMessage) -> None:
+        """The alarm lane's hook (MQTT thread): the fire engine links at once."""
+        self.alarms(msg)
+        self.fire.on_alarm(msg)
+
+    def _before_commit(self, batch: Batch) -> tuple[list[SpoolRow], list[AuditRow]]:
+        """Feed the batch to the fire engine; its audit joins the batch's transaction."""
+        for action, raw in batch.actions:
+            self.fire.on_action_message(action.incident, raw.payload)
+        self.fire.on_messages(batch.messages)
+        return self.fire.take_pending()
+
+    async def _restore_incidents(self) -> None:
+        since = self.clock.wall_ms() - RESTORE_WINDOW_MS
+        records = await asyncio.to_thread(self.spool.audit_records, since)
+        if records:
+            summary = self.fire.restore(records)
+            log.info(
+                "fire: %d audit records replayed, open incidents: %s",
+                summary.applied,
+                ", ".join(summary.open_incidents) or "none",
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then drain, commit, acknowledge and disconnect."""
         try:
+            await self._restore_incidents()
             async with asyncio.TaskGroup() as tg:
                 link = tg.create_task(self.link.run(), name="mqtt")
                 pipeline = tg.create_task(self.pipeline.run(), name="pipeline")
                 others = [
                     tg.create_task(self._supervise(), name="supervision"),
                     tg.create_task(self._prune(), name="prune"),
+                    tg.create_task(self.fire.run(self.committer.commit_rows), name="fire"),
                 ]
                 if self.forwarder is not None:
                     if self.writer is not None and hasattr(self.writer, "ensure_database"):

@@ -87,6 +87,8 @@ class FireTeam(_Strict):
     # Salted hashes of the members' access cards (docs/fire.md: how to compute them); a
     # swipe of one at a checkpoint of the incident's building reports the team on scene.
     card_hashes: list[CardHash] = []
+    # JSON POST target for this team's notifications (WeCom/DingTalk robot, SMS gateway).
+    webhook_url: str | None = None
 
 
 class ProfileRule(_Strict):

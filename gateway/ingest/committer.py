@@ -16,14 +16,13 @@ from gateway.devices.alerts import Alert
 from gateway.devices.registry import DeviceRegistry
 from gateway.forward.lineproto import encode_point, message_line
 from gateway.ingest.pipeline import Batch, BatchSink
-from gateway.ingest.topic import FireActionTopic
 from gateway.metrics import GatewayMetrics
 from gateway.site import SiteIndex
-from gateway.spool import DeadLetter, Spool, SpoolRow
+from gateway.spool import AuditRow, DeadLetter, Spool, SpoolRow
 
 log = logging.getLogger(__name__)
 
-ActionHook = Callable[[FireActionTopic, bytes], None]
+BeforeCommit = Callable[[Batch], tuple[list[SpoolRow], list[AuditRow]]]
 _LOG_EVERY_S = 10.0
 
 
@@ -39,7 +38,7 @@ class SpoolCommitter(BatchSink):
         registry: DeviceRegistry,
         publish_alert: Callable[[Alert], None],
         on_committed: Callable[[], None],
-        action_hook: ActionHook,
+        before_commit: BeforeCommit,
         metrics: GatewayMetrics,
     ) -> None:
         self._site_id = site_id
@@ -48,7 +47,7 @@ class SpoolCommitter(BatchSink):
         self._registry = registry
         self._publish_alert = publish_alert
         self._on_committed = on_committed
-        self._action_hook = action_hook
+        self._before_commit = before_commit
         self._metrics = metrics
         self._last_dead_log = 0.0
         self._dead_since_log = 0
@@ -79,16 +78,13 @@ class SpoolCommitter(BatchSink):
             DeadLetter(raw.received_ms, raw.topic, raw.payload, reason, stage)
             for raw, stage, reason in batch.dead
         ]
-        await asyncio.to_thread(self._spool.commit_batch, rows, dead)
+        extra_rows, audit = self._before_commit(batch)
+        rows.extend(extra_rows)
+        await asyncio.to_thread(self._spool.commit_batch, rows, dead, audit)
         if unprovisioned:
             self._metrics.unprovisioned.inc(unprovisioned)
         if dead:
             self._report_dead(batch)
-        for action, raw in batch.actions:
-            try:
-                self._action_hook(action, raw.payload)
-            except Exception:
-                log.exception("fire action hook failed for incident %s", action.incident)
         self.publish(alerts)
         self._on_committed()
 
@@ -96,8 +92,12 @@ class SpoolCommitter(BatchSink):
         """Store alerts raised outside a batch (liveness checks), then publish them."""
         if not alerts:
             return
-        await asyncio.to_thread(self._spool.commit_batch, self._alert_rows(alerts), ())
+        await self.commit_rows(self._alert_rows(alerts), [])
         self.publish(alerts)
+
+    async def commit_rows(self, rows: list[SpoolRow], audit: list[AuditRow]) -> None:
+        """Store rows produced outside a batch (timers, people's actions) in one transaction."""
+        await asyncio.to_thread(self._spool.commit_batch, rows, (), audit)
         self._on_committed()
 
     def publish(self, alerts: list[Alert]) -> None:

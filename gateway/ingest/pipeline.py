@@ -109,9 +109,7 @@ class IngestPipeline:
                 self._alarm(raw, decoded)
         self._inbox.append((raw, decoded))
         loop = self._loop
-        if loop is not None and (
-            not self._signalled or len(self._inbox) == self._batch_max_msgs
-        ):
+        if loop is not None and (not self._signalled or len(self._inbox) == self._batch_max_msgs):
             self._signalled = True
             loop.call_soon_threadsafe(self._wakeup.set)
 

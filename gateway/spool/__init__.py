@@ -2,6 +2,7 @@
 
 from gateway.spool.records import (
     DEAD_LETTER_PAYLOAD_MAX,
+    AuditRow,
     CommitResult,
     DeadLetter,
     OutboxRow,
@@ -16,6 +17,7 @@ __all__ = [
     "DEAD_LETTER_PAYLOAD_MAX",
     "MAX_DEAD_LETTERS",
     "SCHEMA_VERSION",
+    "AuditRow",
     "CommitResult",
     "DeadLetter",
     "OutboxRow",

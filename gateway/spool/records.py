@@ -26,6 +26,14 @@ class SpoolRow(NamedTuple):
     line: str  # InfluxDB line protocol
 
 
+class AuditRow(NamedTuple):
+    """One fire-engine audit record (never evicted; replayed at start to rebuild incidents)."""
+
+    ts_ms: int
+    incident: str
+    record: str  # JSON of gateway.fire.AuditRecord
+
+
 class DeadLetter(NamedTuple):
     """Input the gateway could not use, kept for diagnosis."""
 

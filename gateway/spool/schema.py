@@ -16,7 +16,7 @@ COUNTERS: Final = (
     "pruned_total",
     "dead_letters_evicted_total",
 )
-_TABLES: Final = frozenset({"outbox", "dead_letter", "counters"})
+_TABLES: Final = frozenset({"outbox", "dead_letter", "counters", "audit"})
 _BUSY_TIMEOUT_MS: Final = 10_000
 _WAL_AUTOCHECKPOINT_PAGES: Final = 4000  # 16 MiB of WAL (~50 batches of 2,000 points)
 _JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     payload BLOB NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    incident TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts_ms);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters (name, value) VALUES {", ".join(f"('{c}', 0)" for c in COUNTERS)};
 PRAGMA user_version = {SCHEMA_VERSION};

@@ -19,6 +19,7 @@ from typing import Final, Literal
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SpoolError
 from gateway.spool.records import (
+    AuditRow,
     CommitResult,
     DeadLetter,
     OutboxRow,
@@ -175,13 +176,17 @@ class Spool:
     # ---------------------------------------------------------------- writes
 
     def commit_batch(
-        self, rows: Sequence[SpoolRow], dead: Sequence[DeadLetter] = ()
+        self,
+        rows: Sequence[SpoolRow],
+        dead: Sequence[DeadLetter] = (),
+        audit: Sequence[AuditRow] = (),
     ) -> CommitResult:
-        """Store `rows` and `dead` in ONE transaction, then evict telemetry past max_bytes.
+        """Store `rows`, `dead` and `audit` in ONE transaction, then evict telemetry past max_bytes.
 
         When this returns, everything is on disk (per `synchronous`) and may be acknowledged.
+        Audit records (the fire engine's history) are kept apart and never evicted.
         """
-        if not rows and not dead:
+        if not rows and not dead and not audit:
             return CommitResult(0, 0, 0)
         add_rows = dict.fromkeys(_CLASSES, 0)
         add_bytes = dict.fromkeys(_CLASSES, 0)
@@ -196,6 +201,10 @@ class Spool:
                     "INSERT INTO outbox (cls, ts_ms, received_ms, line) VALUES (?, ?, ?, ?)", rows
                 )
                 dead_evicted = self._insert_dead(conn, [clip_dead_letter(d) for d in dead])
+                if audit:
+                    conn.executemany(
+                        "INSERT INTO audit (ts_ms, incident, record) VALUES (?, ?, ?)", audit
+                    )
                 evicted, freed = self._evict(
                     conn, sum(bytes_now.values()), rows_now[_TELEMETRY], bytes_now[_TELEMETRY]
                 )
@@ -207,6 +216,12 @@ class Spool:
             self._after_dead(len(dead), dead_evicted)
             self._counters["evicted_total"] += evicted
         return CommitResult(len(rows), len(dead), evicted)
+
+    def audit_records(self, since_ms: int = 0) -> list[str]:
+        """Audit records (JSON text) stored at or after `since_ms`, in the order stored."""
+        with self._reading(api=True) as conn:
+            cur = conn.execute("SELECT record FROM audit WHERE ts_ms >= ? ORDER BY id", (since_ms,))
+            return [row[0] for row in cur.fetchall()]
 
     def _insert_dead(self, conn: sqlite3.Connection, dead: Sequence[DeadLetter]) -> int:
         if not dead:

@@ -1,0 +1,194 @@
+"""Runs the fire engine inside the gateway: one lock, timers, and where its actions go.
+
+The engine is pure; this is the adapter the composition root builds around it. The alarm
+lane calls `on_alarm` on the MQTT thread and the linkage commands leave from that thread
+at once. Audit records and alert points wait in `pending` until a spool commit takes them:
+the bulk lane's commit takes everything pending before it (so an alarm is acknowledged to
+the broker only once its incident is on disk), and `run` commits what timers and people's
+actions produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from gateway.clock import Clock
+from gateway.decode.message import DeviceMessage, SpoolClass
+from gateway.devices.alerts import Alert
+from gateway.fire.actions import Action, Audit, Notify, Publish, Trouble
+from gateway.fire.engine import FireEngine, RestoreSummary
+from gateway.fire.incident import IncidentError, parse_action
+from gateway.spool import AuditRow, SpoolRow
+
+log = logging.getLogger(__name__)
+
+MAX_TIMER_WAIT_S = 1.0
+PublishFn = Callable[[str, bytes, int, bool], None]
+CommitFn = Callable[[list[SpoolRow], list[AuditRow]], Awaitable[None]]
+
+
+class FireRuntime:
+    """Thread-safe front of a `FireEngine`: dispatches its actions, keeps its audit pending."""
+
+    def __init__(
+        self,
+        engine: FireEngine,
+        *,
+        site_id: str,
+        clock: Clock,
+        publish: PublishFn,
+        publish_alert: Callable[[Alert], None],
+        notify: Callable[[Notify], bool] | None = None,
+        attach_audio: Callable[[Publish], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._site_id = site_id
+        self._clock = clock
+        self._publish = publish
+        self._publish_alert = publish_alert
+        self._notify = notify
+        self._attach_audio = attach_audio
+        self._lock = threading.RLock()
+        self._pending: collections.deque[tuple[SpoolRow, AuditRow | None]] = collections.deque()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- inputs (any thread) ---
+
+    def on_alarm(self, msg: DeviceMessage) -> None:
+        """Alarm-lane hook (MQTT thread): linkage commands are published before returning."""
+        with self._lock:
+            self._dispatch(self.engine.on_alarm(msg))
+
+    def on_messages(self, msgs: Sequence[DeviceMessage]) -> None:
+        """Bulk-lane messages (acks, door status, swipes, clears) before their commit."""
+        with self._lock:
+            self._dispatch(self.engine.on_messages(msgs))
+
+    def act(self, incident_id: str, action: str, by: str) -> None:
+        """A person's action; IncidentError (nothing changes) for an unknown id or illegal step."""
+        with self._lock:
+            self._dispatch(self.engine.act(incident_id, action, by))
+        self.wake()
+
+    def on_action_message(self, incident_id: str, payload: bytes) -> str | None:
+        """An `…/alerts/fire/{incident}/action` message; returns the error text, if any."""
+        try:
+            action, by = parse_action(payload)
+            self.act(incident_id, action, by)
+        except IncidentError as exc:
+            log.warning("fire action on %s refused: %s", incident_id, exc)
+            return str(exc)
+        return None
+
+    def drill(self, building: str, zone: str, by: str) -> None:
+        """Run the whole chain as a drill (commands marked `drill: true`)."""
+        with self._lock:
+            self._dispatch(self.engine.drill(building, zone, by))
+        self.wake()
+
+    def restore(self, records: Iterable[str]) -> RestoreSummary:
+        """Rebuild open incidents from stored audit records (JSON text), then run due timers."""
+        parsed = []
+        for text in records:
+            try:
+                parsed.append(json.loads(text))
+            except ValueError:
+                log.error("skipping an unreadable audit record: %.80r", text)
+        with self._lock:
+            summary = self.engine.restore(parsed)
+            self._dispatch(self.engine.tick())
+        for reason in summary.skipped[:20]:
+            log.warning("restore skipped an audit record: %s", reason)
+        if summary.open_incidents:
+            log.warning("restored open incidents: %s", ", ".join(summary.open_incidents))
+        return summary
+
+    # --- storage ---
+
+    def take_pending(self) -> tuple[list[SpoolRow], list[AuditRow]]:
+        """Everything waiting for a commit (each item is handed out once)."""
+        return _split(self._take_items())
+
+    def _take_items(self) -> list[tuple[SpoolRow, AuditRow | None]]:
+        items = []
+        pending = self._pending
+        while pending:
+            items.append(pending.popleft())
+        return items
+
+    async def run(self, commit: CommitFn) -> None:
+        """Fire timers on time and commit what they and people's actions produce."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while True:
+            with self._lock:
+                deadline = self.engine.next_deadline()
+            wait = MAX_TIMER_WAIT_S
+            if deadline is not None:
+                wait = min(max(deadline - self._clock.monotonic(), 0.0), MAX_TIMER_WAIT_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
+            with self._lock:
+                self._dispatch(self.engine.tick())
+            items = self._take_items()
+            if items:
+                try:
+                    await commit(*_split(items))
+                except Exception:
+                    self._pending.extendleft(reversed(items))  # kept for the next commit
+                    raise
+
+    def wake(self) -> None:
+        """Make `run` re-check timers and pending records now (any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
+    # --- dispatch (called with the lock held) ---
+
+    def _dispatch(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Publish):
+                if action.needs_audio and self._attach_audio is not None:
+                    self._attach_audio(action)
+                else:
+                    self.publish(action)
+            elif isinstance(action, Audit):
+                record = action.record
+                row = SpoolRow(SpoolClass.EVENT, record.ts, record.ts, record.line(self._site_id))
+                audit_row = AuditRow(
+                    record.ts,
+                    record.incident,
+                    json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")),
+                )
+                self._pending.append((row, audit_row))
+            elif isinstance(action, Trouble):
+                self._publish_alert(action.alert)
+                alert = action.alert
+                line = alert.line(self._site_id)
+                self._pending.append(
+                    (SpoolRow(SpoolClass.EVENT, alert.ts_ms, alert.ts_ms, line), None)
+                )
+            elif isinstance(action, Notify) and self._notify is not None:
+                self._notify(action)
+        if actions:
+            self.wake()
+
+    def publish(self, action: Publish) -> None:
+        """Publish one engine message as compact UTF-8 JSON."""
+        body = json.dumps(action.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self._publish(action.topic, body, action.qos, action.retain)
+
+
+def _split(
+    items: list[tuple[SpoolRow, AuditRow | None]],
+) -> tuple[list[SpoolRow], list[AuditRow]]:
+    return [row for row, _ in items], [a for _, a in items if a is not None]
