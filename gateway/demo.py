@@ -9,7 +9,9 @@ dashboard.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import random
 import socket
 import tempfile
 import threading
@@ -23,12 +25,15 @@ from rich.table import Table
 
 from gateway.api.server import status_snapshot
 from gateway.app import Gateway
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
 from gateway.sim.publisher import publish
+from gateway.sim.responder import DeviceResponder, TeamApp
 from gateway.sim.traffic import SimMessage, TrafficModel
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "deploy" / "sites" / "urban-village.toml"
-ALARM_EVERY_S = 20.0
+FIRST_FIRE_S = 5.0
+FIRE_EVERY_S = 90.0
+SECOND_DETECTOR_AFTER_S = 7.0
 log = logging.getLogger(__name__)
 
 
@@ -54,15 +59,50 @@ async def start_embedded_broker(port: int) -> object:
     return broker
 
 
-def _traffic(model: TrafficModel, rate: float, stop: threading.Event) -> Iterator[SimMessage]:
+def _fire_zones(cfg: GatewayConfig) -> list[tuple[str, str, str]]:
+    """(building, detector, detector) of zones with two smoke detectors, for the fire story."""
+    zones = []
+    for b in cfg.site.buildings:
+        for z in b.zones:
+            canonical = [d for d in z.smoke if not _vendor(cfg, d)]
+            if len(canonical) >= 2:
+                zones.append((b.id, canonical[0], canonical[1]))
+    return zones
+
+
+def _vendor(cfg: GatewayConfig, device: str) -> bool:
+    return any(r.kind == "smoke" and device.startswith(r.prefix) for r in cfg.site.profile_rules)
+
+
+def _alarm(cfg: GatewayConfig, building: str, device: str) -> SimMessage:
+    ts = time.time_ns() // 1_000_000
+    topic = f"{cfg.mqtt.root}/{cfg.gateway.site}/{building}/smoke/{device}/event"
+    payload = json.dumps({"ts": ts, "event": "alarm", "smoke": 3.4, "temp": 41.0}).encode()
+    return SimMessage(topic, payload, "smoke", "event", building, device, ts, True)
+
+
+def _traffic(
+    cfg: GatewayConfig, model: TrafficModel, rate: float, stop: threading.Event
+) -> Iterator[SimMessage]:
+    """Everyday traffic, and every FIRE_EVERY_S a fire: one detector (pre-alarm), then a
+    second one in the same zone (confirmed: linkage, dispatch)."""
     start_ms = time.time_ns() // 1_000_000
-    next_alarm = time.monotonic() + 5.0
+    zones = _fire_zones(cfg)
+    rng = random.Random(7)
+    next_fire = time.monotonic() + FIRST_FIRE_S
+    second: tuple[float, str, str] | None = None
     for msg in model.messages(10**9, start_ms, rate):
         if stop.is_set():
             return
-        if time.monotonic() >= next_alarm:
-            next_alarm += ALARM_EVERY_S
-            yield model.alarm(time.time_ns() // 1_000_000)
+        now = time.monotonic()
+        if zones and now >= next_fire:
+            next_fire += FIRE_EVERY_S
+            building, first, other = rng.choice(zones)
+            second = (now + SECOND_DETECTOR_AFTER_S, building, other)
+            yield _alarm(cfg, building, first)
+        if second is not None and now >= second[0]:
+            yield _alarm(cfg, second[1], second[2])
+            second = None
         yield msg
 
 
@@ -80,6 +120,11 @@ def _summary(snap: dict[str, object], rate_in: float) -> Table:
     )
     table.add_row("spool", f"{spool['rows']:,} rows, {spool['dead_letters']} dead letters")
     table.add_row("alarms", f"{snap['alarms_total']} (alarm lane)")
+    incidents = snap.get("incidents")
+    assert isinstance(incidents, list)
+    for inc in incidents[:4]:
+        where = f"building {inc['building']} floor {inc['floor']}"
+        table.add_row(f"fire {inc['id']}", f"{inc['state']} — {where}, team {inc['team']}")
     return table
 
 
@@ -121,12 +166,19 @@ async def run_demo(duration_s: float, rate: float, api_port: int) -> int:
         publish,
         "127.0.0.1",
         broker_port,
-        _traffic(model, rate, sim_stop),
+        _traffic(cfg, model, rate, sim_stop),
         rate,
         qos=1,
         protocol="3.1.1",
         client_id="demo-simulator",
     )
+    root, site = cfg.mqtt.root, cfg.gateway.site
+    people: list[DeviceResponder | TeamApp] = [
+        DeviceResponder("127.0.0.1", broker_port, root, site, protocol="3.1.1"),
+        TeamApp("127.0.0.1", broker_port, root, site, protocol="3.1.1"),
+    ]
+    for part in people:
+        part.start()
     gateway_task = asyncio.create_task(gw.run(stop))
     sim_task = asyncio.create_task(sim)
     started = time.monotonic()
@@ -147,6 +199,8 @@ async def run_demo(duration_s: float, rate: float, api_port: int) -> int:
     finally:
         sim_stop.set()
         await sim_task
+        for part in people:
+            part.stop()
         stop.set()
         await gateway_task
         await broker.shutdown()  # type: ignore[attr-defined]

@@ -117,6 +117,7 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
         "devices": gw.registry.counts(),
         "alarms": [asdict(a) for a in list(gw.alarms.recent)[-10:]],
         "alarms_total": gw.alarms.total,
+        "incidents": gw.fire.snapshot(),
         "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms],
     }
 

@@ -17,13 +17,14 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from gateway.clock import Clock
 from gateway.decode.message import DeviceMessage, SpoolClass
 from gateway.devices.alerts import Alert
 from gateway.fire.actions import Action, Audit, Notify, Publish, Trouble
 from gateway.fire.engine import FireEngine, RestoreSummary
-from gateway.fire.incident import IncidentError, parse_action
+from gateway.fire.incident import CLOSED, IncidentError, parse_action
 from gateway.spool import AuditRow, SpoolRow
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,15 @@ class FireRuntime:
         if summary.open_incidents:
             log.warning("restored open incidents: %s", ", ".join(summary.open_incidents))
         return summary
+
+    def snapshot(self, closed: int = 5) -> list[dict[str, Any]]:
+        """Open incidents and the latest `closed` ones, as alert objects (for the API)."""
+        now = self._clock.wall_ms()
+        with self._lock:
+            incidents = self.engine.incidents()
+        open_ = [i.alert(now) for i in incidents if i.state not in CLOSED]
+        done = [i.alert(now) for i in incidents if i.state in CLOSED][-closed:] if closed else []
+        return open_ + done
 
     # --- storage ---
 

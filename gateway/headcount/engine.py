@@ -27,6 +27,7 @@ from gateway.headcount.records import (
     OccupancyRecord,
 )
 from gateway.headcount.settings import WINDOWS_S, HeadcountSettings
+from gateway.headcount.states import StateBoard, people
 from gateway.headcount.windows import (
     Q_CAMERA_IN,
     Q_CAMERA_OUT,
@@ -36,7 +37,6 @@ from gateway.headcount.windows import (
     Q_LATE,
     Q_READER_ANY,
     Q_READER_IN,
-    Q_READER_OUT,
     ClosedWindow,
     FlowRing,
 )
@@ -77,18 +77,10 @@ class HeadcountEngine:
         self.index = index = HeadcountIndex(site, settings)
         self._clock = clock
         self._bucket_ms = settings.bucket_s * 1000
-        self._late_ms = settings.lateness_s * 1000
-        self._future_ms = settings.max_future_s * 1000
         now = clock.wall_ms()
         n = index.n_checkpoints
         self._ring = FlowRing(
-            n,
-            settings.bucket_s,
-            -(-self._late_ms // self._bucket_ms),
-            -(-self._future_ms // self._bucket_ms),
-            (now - self._late_ms) // self._bucket_ms,
-            (now + self._future_ms) // self._bucket_ms,
-            now // self._bucket_ms,
+            n, self._bucket_ms, settings.lateness_s * 1000, settings.max_future_s * 1000, now
         )
         self._place_b = now // self._bucket_ms
         self._counters = CameraCounters()
@@ -108,8 +100,7 @@ class HeadcountEngine:
         }
         self._alerts = AlertBook(index, settings)
         self._evaluated_at: float | None = None
-        self._published: I64 | None = None
-        self._states: dict[str, dict[str, Any]] = {}
+        self._board = StateBoard(index)
 
     # -- counting ------------------------------------------------------------------------
 
@@ -153,9 +144,7 @@ class HeadcountEngine:
             counted = self._add(count_crossings(*crossings, *self._placement()))
             totals = counted if totals is None else totals + counted
         if totals is not None:
-            by_camera = self.index.counts_by_camera
-            people_in = np.where(by_camera, totals[Q_CAMERA_IN], totals[Q_READER_IN])
-            people_out = np.where(by_camera, totals[Q_CAMERA_OUT], totals[Q_READER_OUT])
+            people_in, people_out = people(totals, self.index.counts_by_camera)
             self._occupancy.apply(people_in - people_out)
         dropped = self._dropped
         dropped["retransmissions"] += batch.retransmissions
@@ -221,20 +210,15 @@ class HeadcountEngine:
 
     def _advance(self, now: int) -> None:
         """Close buckets whose lateness has passed, open new ones, reset and sample occupancy."""
-        bm = self._bucket_ms
-        closed = self._ring.advance(
-            (now - self._late_ms) // bm, (now + self._future_ms) // bm, self._offline_mask
-        )
+        closed = self._ring.advance(now, self._offline_mask)
         for window in closed:
             self._flows.extend(self._flow_records(window))
         self._samples.extend(self._occupancy.advance(now, self._offline_mask))
-        self._place_b = max(now // bm, self._ring.emitted)
+        self._place_b = max(now // self._bucket_ms, self._ring.emitted)
 
     def _flow_records(self, closed: ClosedWindow) -> list[FlowRecord]:
         s = closed.sums
-        by_camera = self.index.counts_by_camera
-        people_in = np.where(by_camera, s[Q_CAMERA_IN], s[Q_READER_IN]).tolist()
-        people_out = np.where(by_camera, s[Q_CAMERA_OUT], s[Q_READER_OUT]).tolist()
+        people_in, people_out = (p.tolist() for p in people(s, self.index.counts_by_camera))
         granted, denied, camera_in, camera_out, late, early = (
             s[q].tolist() for q in (Q_GRANTED, Q_DENIED, Q_CAMERA_IN, Q_CAMERA_OUT, Q_LATE, Q_EARLY)
         )
@@ -242,23 +226,10 @@ class HeadcountEngine:
         start = closed.start_bucket * self._bucket_ms
         site = self.site_id
         return [
-            FlowRecord(
-                site,
-                cp,
-                closed.window,
-                start,
-                people_in[i],
-                people_out[i],
-                granted[i],
-                denied[i],
-                camera_in[i],
-                camera_out[i],
-                late[i],
-                early[i],
-                uncertain[i],
-            )
+            FlowRecord(site, cp, closed.window, start, people_in[i], people_out[i], granted[i],
+                       denied[i], camera_in[i], camera_out[i], late[i], early[i], uncertain[i])
             for i, cp in enumerate(self.index.checkpoint_ids)
-        ]
+        ]  # fmt: skip
 
     def tick(self) -> HeadcountOutput:
         """What to write, publish and alert now. Call after each micro-batch and about
@@ -269,10 +240,8 @@ class HeadcountEngine:
         self._flows = []
         self._samples = []
         mono = self._clock.monotonic()
-        due = self._evaluated_at is None
-        if not due and mono - self._evaluated_at >= self.settings.state_min_interval_s:  # type: ignore[operator]
-            due = True
-        if due:
+        last = self._evaluated_at
+        if last is None or mono - last >= self.settings.state_min_interval_s:
             self._evaluated_at = mono
             self._evaluate(now, out)
         return out
@@ -284,55 +253,25 @@ class HeadcountEngine:
     def _evaluate(self, now: int, out: HeadcountOutput) -> None:
         """Retained states of the checkpoints whose numbers changed, and alert changes."""
         index = self.index
-        by_camera = index.counts_by_camera
-        columns: list[I64] = []
+        windows: list[I64] = []
         uncertain = self._offline_mask.copy()
-        tail_sums: I64 | None = None
-        tail_uncertain = uncertain
+        tail_sums = windows_unc = None
         for name in WINDOWS_S:
-            s, unc = self._window(name)
+            sums, unc = self._window(name)
+            windows.append(sums)
             if name == self.settings.tailgate_window:
-                tail_sums, tail_uncertain = s, unc | self._offline_mask
+                tail_sums, windows_unc = sums, unc | self._offline_mask
             uncertain |= unc  # the hour holds the shorter windows
-            columns.append(np.where(by_camera, s[Q_CAMERA_IN], s[Q_READER_IN]))
-            columns.append(np.where(by_camera, s[Q_CAMERA_OUT], s[Q_READER_OUT]))
         level = self._occupancy.level
-        columns.append(level[index.display_target])
-        columns.append(uncertain.astype(np.int64))
-        table = np.stack(columns, axis=1)
-        if self._published is None:
-            changed = np.ones(len(table), dtype=bool)
-        else:
-            changed = (table != self._published).any(axis=1)
-        self._published = table
-        for i in np.flatnonzero(changed).tolist():
-            row = table[i].tolist()
-            cp = index.checkpoint_ids[i]
-            payload: dict[str, Any] = {
-                "ts": now,
-                "checkpoint": cp,
-                "in_1m": row[0],
-                "out_1m": row[1],
-                "in_5m": row[2],
-                "out_5m": row[3],
-                "in_1h": row[4],
-                "out_1h": row[5],
-                "occupancy": row[6],
-                "occupancy_of": index.target_ids[int(index.display_target[i])],
-                "uncertain": bool(row[7]),
-            }
-            self._states[cp] = payload
-            out.states.append((cp, payload))
-        assert tail_sums is not None
-        out.alerts.extend(
-            self._alerts.evaluate(
-                now,
-                columns[0],
-                level,
-                tail_sums[Q_CAMERA_IN],
-                tail_sums[Q_READER_IN] + tail_sums[Q_READER_ANY],
-                tail_uncertain,
-            )
+        out.states += self._board.update(now, windows, level[index.display_target], uncertain)
+        assert tail_sums is not None and windows_unc is not None
+        out.alerts += self._alerts.evaluate(
+            now,
+            people(windows[0], index.counts_by_camera)[0],
+            level,
+            tail_sums[Q_CAMERA_IN],
+            tail_sums[Q_READER_IN] + tail_sums[Q_READER_ANY],
+            windows_unc,
         )
 
     # -- devices and people --------------------------------------------------------------
@@ -391,7 +330,7 @@ class HeadcountEngine:
 
     def states(self) -> dict[str, dict[str, Any]]:
         """The last state payload of every checkpoint (what is retained on MQTT)."""
-        return dict(self._states)
+        return dict(self._board.latest)
 
     def stats(self) -> HeadcountStats:
         """Everything set aside, clamped or unusable since start (metrics, /status)."""

@@ -10,7 +10,6 @@ quantities are sums of whole planes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +23,6 @@ from gateway.headcount.windows import (
     Q_GRANTED,
     Q_READER_ANY,
     Q_READER_IN,
-    Q_READER_OUT,
 )
 
 I64 = NDArray[np.int64]
@@ -34,8 +32,8 @@ I64 = NDArray[np.int64]
 class Counted:
     """A batch's counts: `block[quantity, j, checkpoint]` for bucket `first_b + j`.
 
-    With `late` set, `block[:, 0]` holds the late rows (bucket `first_b` is not open);
-    they count for occupancy but in no window. `late`/`early`: rows per checkpoint.
+    With `late` set, `block[:, 0]` holds the late rows (not bucket `first_b`): they count
+    for occupancy but in no window. `late`/`early`: rows per checkpoint.
     """
 
     first_b: int
@@ -70,16 +68,6 @@ def _place(
     return lo, hi, late, early
 
 
-# Which codes (passage class * 3 + auth class) make up each swipe quantity.
-_SWIPE_QUANTITIES: Final = (
-    (Q_GRANTED, (1, 4, 7, 10)),
-    (Q_DENIED, (2, 5, 8, 11)),
-    (Q_READER_IN, (3, 4, 5)),
-    (Q_READER_OUT, (6, 7, 8)),
-    (Q_READER_ANY, (9, 10, 11)),
-)
-
-
 def count_swipes(checkpoint: I64, ts_ms: I64, code: I64, n_cp: int, bucket_ms: int,
                  first_open: int, last_open: int, place_b: int) -> Counted:  # fmt: skip
     """Count swipe rows by checkpoint, bucket (of `ts_ms`) and code."""
@@ -92,12 +80,10 @@ def count_swipes(checkpoint: I64, ts_ms: I64, code: I64, n_cp: int, bucket_ms: i
     key *= n_cp
     key += checkpoint
     key += code * plane
-    counts = np.bincount(key, minlength=N_CODES * plane).reshape(N_CODES, span, n_cp)
+    counts = np.bincount(key, minlength=N_CODES * plane).reshape(4, 3, span, n_cp)
     block = np.zeros((NQ, span, n_cp), dtype=np.int64)
-    for quantity, codes in _SWIPE_QUANTITIES:
-        total = block[quantity]
-        for c in codes:
-            total += counts[c]
+    np.add.reduce(counts[:, 1:], axis=0, out=block[Q_GRANTED : Q_DENIED + 1])  # auth class
+    np.add.reduce(counts[1:], axis=1, out=block[Q_READER_IN : Q_READER_ANY + 1])  # passage
     return Counted(lo, block, late, early)
 
 

@@ -46,40 +46,50 @@ class FlowRing:
     """Per-checkpoint bucket counts for the last hour (and the open buckets beyond)."""
 
     def __init__(
-        self,
-        n_checkpoints: int,
-        bucket_s: int,
-        late_b: int,
-        future_b: int,
-        open_b: int,
-        head_b: int,
-        now_b: int,
+        self, n_checkpoints: int, bucket_ms: int, lateness_ms: int, future_ms: int, now_ms: int
     ) -> None:
+        self.bucket_ms = bucket_ms
+        self.lateness_ms = lateness_ms
+        self.future_ms = future_ms
         self.windows: tuple[tuple[str, int], ...] = tuple(
-            (name, seconds // bucket_s) for name, seconds in WINDOWS_S.items()
+            (name, seconds * 1000 // bucket_ms) for name, seconds in WINDOWS_S.items()
         )
-        self.hour_b = WINDOWS_S["1h"] // bucket_s
+        self.hour_b = WINDOWS_S["1h"] * 1000 // bucket_ms
+        late_b = -(-lateness_ms // bucket_ms)
+        future_b = -(-future_ms // bucket_ms)
         self.n_ring = self.hour_b + late_b + future_b + 3
         self.counts: I64 = np.zeros((NQ, self.n_ring, n_checkpoints), dtype=np.int64)
         self.uncertain: Mask = np.zeros((self.n_ring, n_checkpoints), dtype=bool)
-        self.emitted = open_b
-        self.head = head_b
+        self.emitted = self.open_bucket(now_ms)
+        self.head = self.head_bucket(now_ms)
         self.skipped_windows = 0
         # Buckets before the start were not observed: their windows are uncertain.
-        first = head_b - self.n_ring + 1
+        first = self.head - self.n_ring + 1
+        now_b = now_ms // bucket_ms
         if now_b > first:
             self.uncertain[self._slots(first, now_b - 1)] = True
+
+    def open_bucket(self, now_ms: int) -> int:
+        """The oldest bucket still open at `now_ms`: older ones are past the lateness."""
+        return (now_ms - self.lateness_ms) // self.bucket_ms
+
+    def head_bucket(self, now_ms: int) -> int:
+        """The newest bucket a row may count in at `now_ms` (later: the clock is ahead)."""
+        return (now_ms + self.future_ms) // self.bucket_ms
 
     def _slots(self, first: int, last: int) -> NDArray[np.intp]:
         return np.arange(first, last + 1, dtype=np.intp) % self.n_ring
 
-    def advance(self, open_b: int, head_b: int, offline: Mask) -> list[ClosedWindow]:
-        """Close buckets before `open_b`, open buckets up to `head_b`; the windows closed.
+    def advance(self, now_ms: int, offline: Mask) -> list[ClosedWindow]:
+        """Close the buckets past the lateness, open those up to the future tolerance;
+        the windows closed.
 
         New buckets are uncertain for checkpoints with a device offline (`offline`). After
         a silence longer than the ring (the gateway was suspended), every window holding
         data is still closed, and the empty windows of the silence are skipped and counted.
         """
+        open_b = self.open_bucket(now_ms)
+        head_b = self.head_bucket(now_ms)
         closed: list[ClosedWindow] = []
         if open_b - self.emitted > self.n_ring + self.hour_b:
             data_end = -(-(self.head + 1) // self.hour_b) * self.hour_b
