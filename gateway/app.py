@@ -9,12 +9,17 @@ from collections.abc import Callable, Sequence
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.decode import Decoder, Profile, ProfileSet
-from gateway.decode.message import DeviceMessage
+from gateway.decode.message import DeviceMessage, SpoolClass
 from gateway.devices.alerts import Alert
 from gateway.devices.registry import DeviceRegistry
 from gateway.fire import AlarmRecorder, FireEngine
+from gateway.fire.actions import Notify, Publish
+from gateway.fire.audio import SpeechRenderer
+from gateway.fire.delivery import AudioAttacher, texts_to_render
 from gateway.fire.runtime import FireRuntime
+from gateway.fire.webhooks import Delivery, WebhookNotifier
 from gateway.forward import Forwarder, make_writer
+from gateway.forward.lineproto import encode_point
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
 from gateway.ingest.pipeline import Batch, IngestPipeline
@@ -86,6 +91,15 @@ class Gateway:
             clock=self.clock,
             publish=self._publish,
             publish_alert=self._publish_alert,
+            notify=self._notify_team,
+            attach_audio=self._attach_audio,
+        )
+        self.speech = SpeechRenderer(cache_dir=cfg.spool.path.parent / "speech")
+        self.audio = AudioAttacher(self.speech, self.fire.publish)
+        self.webhooks = WebhookNotifier(
+            {t.id: t.webhook_url for t in cfg.site.fire_teams if t.webhook_url},
+            self.clock,
+            on_delivery=self._on_delivery,
         )
         self.committer = SpoolCommitter(
             site_id=cfg.gateway.site,
@@ -130,6 +144,34 @@ class Gateway:
     def _can_synthesize(self, voice_device: str) -> bool:
         return self._profile_for("voice", voice_device).can_synthesize
 
+    def _notify_team(self, notify: Notify) -> bool:
+        return self.webhooks.submit(notify)
+
+    def _attach_audio(self, command: Publish) -> None:
+        self.audio.submit(command)
+
+    def _on_delivery(self, d: Delivery) -> None:
+        tags = {"site": self.cfg.gateway.site, "team": d.team, "reason": d.reason}
+        if d.incident:
+            tags["incident"] = d.incident
+        fields: dict[str, float | int | bool | str] = {
+            "ok": d.ok,
+            "attempts": d.attempts,
+            "error": d.error,
+            "delay_ms": d.last_ms - d.first_ms,
+        }
+        if d.status is not None:
+            fields["status"] = d.status
+        line = encode_point("webhook_delivery", tags, fields, d.last_ms)
+        self.fire.record(SpoolRow(SpoolClass.EVENT, d.last_ms, d.last_ms, line))
+
+    def _speech_texts(self) -> list[str]:
+        f = self.cfg.fire
+        templates = [f.text_fire, f.text_drill]
+        if f.prealarm_notify_screens:
+            templates.append(f.text_prealarm)
+        return texts_to_render(self.fire.engine.linkage, templates)
+
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         self.link.publish(topic, payload, qos=qos, retain=retain)
 
@@ -167,6 +209,8 @@ class Gateway:
                     tg.create_task(self._supervise(), name="supervision"),
                     tg.create_task(self._prune(), name="prune"),
                     tg.create_task(self.fire.run(self.committer.commit_rows), name="fire"),
+                    tg.create_task(self.audio.run(self._speech_texts()), name="speech"),
+                    tg.create_task(self.webhooks.run(), name="webhooks"),
                 ]
                 if self.forwarder is not None:
                     if self.writer is not None and hasattr(self.writer, "ensure_database"):

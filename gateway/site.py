@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 RESERVED: Final = frozenset({"alerts", "state", "gateway"})
@@ -89,6 +97,19 @@ class FireTeam(_Strict):
     card_hashes: list[CardHash] = []
     # JSON POST target for this team's notifications (WeCom/DingTalk robot, SMS gateway).
     webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parsed = urlsplit(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ValueError(
+                f"webhook_url {url!r} must be an http:// or https:// URL with a host, "
+                "e.g. https://oapi.dingtalk.com/robot/send?access_token=…"
+            )
+        return url
 
 
 class ProfileRule(_Strict):

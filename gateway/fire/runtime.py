@@ -122,6 +122,11 @@ class FireRuntime:
 
     # --- storage ---
 
+    def record(self, row: SpoolRow) -> None:
+        """Keep a point for the next commit (e.g. a webhook delivery); any thread."""
+        self._pending.append((row, None))
+        self.wake()
+
     def take_pending(self) -> tuple[list[SpoolRow], list[AuditRow]]:
         """Everything waiting for a commit (each item is handed out once)."""
         return _split(self._take_items())
