@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=10, help="seconds")
     p.add_argument("--seed", type=int, default=1)
 
+    p = sub.add_parser("drill", help="run a fire drill on the running gateway and report it")
+    _add_config_args(p)
+    p.add_argument("--building", required=True)
+    p.add_argument("--zone", required=True)
+    p.add_argument("--by", default="drill-operator", help="who starts the drill")
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default deadline + 60)")
+    p.add_argument("--out", type=Path, default=Path(), help="folder for the report")
+
     sub.add_parser(
         "generate-site", help="write a realistic site config to stdout (generate-site --help)"
     )
@@ -102,6 +110,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = simulate(cfg, args.rate, args.duration, seed=args.seed, progress=True)
         print(f"sent {report.sent}, acknowledged {report.acked} in {report.elapsed_s:.1f} s")
         return 0 if report.acked == report.sent else 1
+    if args.command == "drill":
+        from gateway.fire.drill import run_drill
+
+        cfg = load_config(args.config, args.overrides)
+        final, report_path = run_drill(cfg, args.building, args.zone, args.by, args.timeout, args.out)
+        print(f"drill {final['id']}: {final['state']}; report {report_path}")
+        return 0
     raise AssertionError(args.command)
 
 

@@ -11,12 +11,15 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import asdict
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from gateway.fire.incident import IncidentError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -84,11 +87,58 @@ def create_app(gw: Gateway) -> FastAPI:
         rows = await asyncio.to_thread(gw.spool.dead_letters, limit)
         return [_jsonable(r) for r in rows]
 
+    @app.get("/api/v1/incidents")
+    async def incidents(closed: int = Query(default=20, ge=0, le=500)) -> list[dict[str, Any]]:
+        return gw.fire.snapshot(closed)
+
+    @app.get("/api/v1/incidents/{incident_id}")
+    async def incident(incident_id: str) -> dict[str, Any]:
+        try:
+            alert, timeline = gw.fire.incident(incident_id)
+        except IncidentError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"incident": alert, "timeline": timeline}
+
+    @app.post("/api/v1/incidents/{incident_id}/actions")
+    async def act(incident_id: str, body: IncidentAction) -> dict[str, Any]:
+        try:
+            gw.fire.act(incident_id, body.action, body.by)
+            alert, _ = gw.fire.incident(incident_id)
+        except IncidentError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return alert
+
+    @app.post("/api/v1/drills", status_code=201)
+    async def drill(body: DrillRequest) -> dict[str, Any]:
+        try:
+            incident_id = gw.fire.drill(body.building, body.zone, body.by)
+        except IncidentError as exc:
+            raise HTTPException(409, str(exc)) from None
+        if not incident_id:
+            raise HTTPException(409, f"no drill started in {body.building}/{body.zone}")
+        alert, _ = gw.fire.incident(incident_id)
+        return alert
+
     @app.get("/", response_class=HTMLResponse)
     async def dashboard() -> str:
         return resources.files("gateway.api").joinpath("static/dashboard.html").read_text("utf-8")
 
     return app
+
+
+class IncidentAction(BaseModel):
+    """A person's action on an incident."""
+
+    action: Literal["confirm", "ack", "on_scene", "resolve", "false_alarm"]
+    by: str = Field(min_length=1, max_length=128)
+
+
+class DrillRequest(BaseModel):
+    """Start a fire drill in one zone of a building."""
+
+    building: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    zone: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    by: str = Field(min_length=1, max_length=128)
 
 
 def status_snapshot(gw: Gateway) -> dict[str, Any]:

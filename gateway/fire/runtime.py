@@ -88,11 +88,14 @@ class FireRuntime:
             return str(exc)
         return None
 
-    def drill(self, building: str, zone: str, by: str) -> None:
-        """Run the whole chain as a drill (commands marked `drill: true`)."""
+    def drill(self, building: str, zone: str, by: str) -> str:
+        """Run the whole chain as a drill (commands marked `drill: true`); the incident id."""
         with self._lock:
+            before = {i.id for i in self.engine.incidents()}
             self._dispatch(self.engine.drill(building, zone, by))
+            new = [i.id for i in self.engine.incidents() if i.id not in before]
         self.wake()
+        return new[0] if new else ""
 
     def restore(self, records: Iterable[str]) -> RestoreSummary:
         """Rebuild open incidents from stored audit records (JSON text), then run due timers."""
@@ -110,6 +113,13 @@ class FireRuntime:
         if summary.open_incidents:
             log.warning("restored open incidents: %s", ", ".join(summary.open_incidents))
         return summary
+
+    def incident(self, incident_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One incident's alert object and its timeline; IncidentError when unknown."""
+        with self._lock:
+            inc = self.engine.incident(incident_id)
+            timeline = [r.to_dict() for r in self.engine.timeline(incident_id)]
+        return inc.alert(self._clock.wall_ms()), timeline
 
     def snapshot(self, closed: int = 5) -> list[dict[str, Any]]:
         """Open incidents and the latest `closed` ones, as alert objects (for the API)."""

@@ -56,8 +56,12 @@ class HeadcountSettings(BaseModel):
     @field_validator("daily_reset")
     @classmethod
     def _hh_mm(cls, value: str | None) -> str | None:
-        if value is not None and not _HHMM.match(value):
-            raise ValueError(f"daily_reset {value!r} must be local time HH:MM, e.g. '04:00'")
+        if value is None or value == "":
+            return None  # TOML has no null: "" turns the daily reset off
+        if not _HHMM.match(value):
+            raise ValueError(
+                f"daily_reset {value!r} must be local time HH:MM, e.g. '04:00' ('' for none)"
+            )
         return value
 
     def reset_time(self) -> tuple[int, int] | None:

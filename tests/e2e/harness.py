@@ -67,6 +67,15 @@ access = ["AC-b02"]
   floor = 1
   smoke = ["SD-b02-1-1"]
 
+[[site.fire_teams]]
+id = "mfs-1"
+tier = 0
+position_m = [10.0, 0.0]
+
+[[site.fire_teams]]
+id = "street-1"
+tier = 1
+
 [[site.checkpoints]]
 id = "cp-n01"
 building = "gates"
