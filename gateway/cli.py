@@ -114,7 +114,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gateway.fire.drill import run_drill
 
         cfg = load_config(args.config, args.overrides)
-        final, report_path = run_drill(cfg, args.building, args.zone, args.by, args.timeout, args.out)
+        final, report_path = run_drill(
+            cfg, args.building, args.zone, args.by, args.timeout, args.out
+        )
         print(f"drill {final['id']}: {final['state']}; report {report_path}")
         return 0
     raise AssertionError(args.command)

@@ -26,7 +26,7 @@ def test_drill_runs_the_chain_marks_commands_and_writes_a_report(
             [sys.executable, "-m", "gateway", "drill", "--config", str(cfg),
              "--building", "b02", "--zone", "b02-f1", "--by", "duty-room",
              "--timeout", "20", "--out", str(tmp_path / "reports")],
-            capture_output=True, text=True, timeout=60,
+            check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         assert "resolved" in run.stdout
@@ -55,7 +55,7 @@ def test_drill_of_an_unknown_zone_is_refused_with_a_clear_message(
         run = subprocess.run(
             [sys.executable, "-m", "gateway", "drill", "--config", str(cfg),
              "--building", "b02", "--zone", "nowhere"],
-            capture_output=True, text=True, timeout=60,
+            check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert run.returncode == 2
         assert "no zone 'nowhere'" in run.stderr and "Traceback" not in run.stderr
