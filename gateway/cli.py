@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000, help="messages per second")
     p.add_argument("--duration", type=float, default=10, help="seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--scenario",
+        help="play a fire scenario instead of everyday traffic: single-detector, "
+        "two-detectors, callpoint, false-alarm, storm, silent-team",
+    )
 
     p = sub.add_parser("drill", help="run a fire drill on the running gateway and report it")
     _add_config_args(p)
@@ -104,9 +109,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_demo(args.duration, args.rate, args.api_port))
     if args.command == "simulate":
+        from gateway.sim import scenarios
         from gateway.sim.publisher import simulate
 
         cfg = load_config(args.config, args.overrides)
+        if args.scenario:
+            sent = scenarios.run(cfg, args.scenario)
+            print(f"scenario {args.scenario}: {sent} messages published")
+            return 0
         report = simulate(cfg, args.rate, args.duration, seed=args.seed, progress=True)
         print(f"sent {report.sent}, acknowledged {report.acked} in {report.elapsed_s:.1f} s")
         return 0 if report.acked == report.sent else 1
