@@ -20,6 +20,8 @@ from gateway.fire.runtime import FireRuntime
 from gateway.fire.webhooks import Delivery, WebhookNotifier
 from gateway.forward import Forwarder, make_writer
 from gateway.forward.lineproto import encode_point
+from gateway.headcount import HeadcountEngine
+from gateway.headcount.service import HeadcountService
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
 from gateway.ingest.pipeline import Batch, IngestPipeline
@@ -94,6 +96,16 @@ class Gateway:
             notify=self._notify_team,
             attach_audio=self._attach_audio,
         )
+        self.headcount = (
+            HeadcountService(
+                HeadcountEngine(cfg.site, cfg.headcount, self.clock, site_id=cfg.gateway.site),
+                root=cfg.mqtt.root,
+                site_id=cfg.gateway.site,
+                publish=self._publish,
+            )
+            if cfg.headcount.enabled
+            else None
+        )
         self.speech = SpeechRenderer(cache_dir=cfg.spool.path.parent / "speech")
         self.audio = AudioAttacher(self.speech, self.fire.publish)
         self.webhooks = WebhookNotifier(
@@ -134,6 +146,10 @@ class Gateway:
         return self.link.ack(raws)
 
     def _publish_alert(self, alert: Alert) -> None:
+        # Registry alerts arrive on the loop thread; the fire engine's troubles (MQTT
+        # thread) are never `device_offline`, the only type the head-count engine reads.
+        if self.headcount is not None:
+            self.headcount.on_alert(alert)
         topic = alert_topic(self.cfg.mqtt.root, self.cfg.gateway.site, alert.type)
         self.link.publish(topic, alert.payload(self.cfg.gateway.site), qos=1)
 
@@ -185,7 +201,10 @@ class Gateway:
         for action, raw in batch.actions:
             self.fire.on_action_message(action.incident, raw.payload)
         self.fire.on_messages(batch.messages)
-        return self.fire.take_pending()
+        rows, audit = self.fire.take_pending()
+        if self.headcount is not None:
+            rows.extend(self.headcount.on_batch(batch.messages))
+        return rows, audit
 
     async def _restore_incidents(self) -> None:
         since = self.clock.wall_ms() - RESTORE_WINDOW_MS
@@ -239,6 +258,10 @@ class Gateway:
         while True:
             await asyncio.sleep(SUPERVISION_INTERVAL_S)
             await self.committer.commit_alerts(self.registry.check_liveness())
+            if self.headcount is not None:
+                rows = self.headcount.tick()
+                if rows:
+                    await self.committer.commit_rows(rows, [])
             for state, n in self.registry.counts().items():
                 self.metrics.devices.labels(state).set(n)
             stats = await asyncio.to_thread(self.spool.stats)

@@ -16,6 +16,7 @@ from gateway.fire.texts import (
     DEFAULT_TEXT_PREALARM,
     template_problem,
 )
+from gateway.headcount.settings import HeadcountSettings
 from gateway.site import Name, SiteModel
 
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
@@ -170,6 +171,7 @@ class GatewayConfig(_Section):
     ingest: IngestSection = IngestSection()
     api: ApiSection = ApiSection()
     fire: FireSection = FireSection()
+    headcount: HeadcountSettings = HeadcountSettings()
     site: SiteModel = SiteModel()
     source: str = "<memory>"
 

@@ -125,7 +125,17 @@ def _load(text: str) -> GatewayConfig:
 def test_generated_urban_village_is_a_valid_complete_config() -> None:
     text = generate_site_toml("urban-village", site_id="lianhua", buildings=20, entrances=7)
     raw = tomllib.loads(text)
-    assert set(raw) == {"gateway", "mqtt", "influx", "spool", "ingest", "api", "fire", "site"}
+    assert set(raw) == {
+        "gateway",
+        "mqtt",
+        "influx",
+        "spool",
+        "ingest",
+        "api",
+        "fire",
+        "headcount",
+        "site",
+    }
     cfg = _load(text)
     assert cfg.gateway.site == "lianhua"
     site = cfg.site
