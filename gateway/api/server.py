@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from gateway.fire.incident import IncidentError
+from gateway.headcount import HeadcountError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -108,6 +109,24 @@ def create_app(gw: Gateway) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         return alert
 
+    @app.get("/api/v1/occupancy")
+    async def occupancy() -> dict[str, Any]:
+        if gw.headcount is None:
+            raise HTTPException(404, "head-count is disabled ([headcount] enabled = false)")
+        engine = gw.headcount.engine
+        return {"occupancy": engine.occupancy(), "checkpoints": engine.states()}
+
+    @app.post("/api/v1/occupancy/{target}")
+    async def correct_occupancy(target: str, body: OccupancyCorrectionRequest) -> dict[str, Any]:
+        if gw.headcount is None:
+            raise HTTPException(404, "head-count is disabled ([headcount] enabled = false)")
+        try:
+            row = gw.headcount.correct(target, body.value, body.by)
+        except HeadcountError as exc:
+            raise HTTPException(404, str(exc)) from None
+        await gw.committer.commit_rows([row], [])
+        return {"target": target, "occupancy": gw.headcount.engine.occupancy().get(target)}
+
     @app.post("/api/v1/drills", status_code=201)
     async def drill(body: DrillRequest) -> dict[str, Any]:
         try:
@@ -130,6 +149,13 @@ class IncidentAction(BaseModel):
     """A person's action on an incident."""
 
     action: Literal["confirm", "ack", "on_scene", "resolve", "false_alarm"]
+    by: str = Field(min_length=1, max_length=128)
+
+
+class OccupancyCorrectionRequest(BaseModel):
+    """Set a building's (or `site`) occupancy by hand, e.g. after a head count."""
+
+    value: int = Field(ge=0, le=1_000_000)
     by: str = Field(min_length=1, max_length=128)
 
 
@@ -168,6 +194,7 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
         "alarms": [asdict(a) for a in list(gw.alarms.recent)[-10:]],
         "alarms_total": gw.alarms.total,
         "incidents": gw.fire.snapshot(),
+        "occupancy": gw.headcount.engine.occupancy() if gw.headcount is not None else {},
         "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms],
     }
 
