@@ -136,7 +136,6 @@ class Gateway:
             batch_max_msgs=cfg.ingest.batch_max_msgs,
         )
         self.link = MqttLink(cfg, self.pipeline.submit, self.metrics, self.clock)
-        self.started = asyncio.Event()
 
     def _profile_for(self, kind: str, device: str) -> Profile:
         return self.profiles.get(kind, self.site.profile_for(kind, device))
@@ -239,7 +238,6 @@ class Gateway:
                     from gateway.api.server import serve_api
 
                     others.append(tg.create_task(serve_api(self), name="api"))
-                self.started.set()
                 await stop.wait()
                 log.info("stopping: draining the ingest pipeline")
                 self.pipeline.stop()
