@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from gateway.decode.message import SpoolClass
+from gateway.decode.redact import redact_cards
 from gateway.devices.alerts import Alert
 from gateway.devices.registry import DeviceRegistry
 from gateway.forward.lineproto import encode_point, message_line
@@ -75,7 +76,7 @@ class SpoolCommitter(BatchSink):
             line = encode_point("incident_action", tags, fields, raw.received_ms)
             rows.append(SpoolRow(SpoolClass.EVENT, raw.received_ms, raw.received_ms, line))
         dead = [
-            DeadLetter(raw.received_ms, raw.topic, raw.payload, reason, stage)
+            DeadLetter(raw.received_ms, raw.topic, redact_cards(raw.payload), reason, stage)
             for raw, stage, reason in batch.dead
         ]
         extra_rows, audit = self._before_commit(batch)
