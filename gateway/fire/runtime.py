@@ -158,8 +158,11 @@ class FireRuntime:
             wait = MAX_TIMER_WAIT_S
             if deadline is not None:
                 wait = min(max(deadline - self._clock.monotonic(), 0.0), MAX_TIMER_WAIT_S)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the event being set, and shutdown would hang.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             with self._lock:
                 self._dispatch(self.engine.tick())
