@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SUPERVISION_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 60.0
+SPEECH_MEMORY_BYTES = 4 * 1024 * 1024  # ~6 texts; the disk cache holds the rest
 RESTORE_WINDOW_MS = 7 * 24 * 3600 * 1000  # audit replayed at start: open incidents and today's ids
 
 
@@ -106,7 +107,9 @@ class Gateway:
             if cfg.headcount.enabled
             else None
         )
-        self.speech = SpeechRenderer(cache_dir=cfg.spool.path.parent / "speech")
+        self.speech = SpeechRenderer(
+            cache_dir=cfg.spool.path.parent / "speech", memory_bytes=SPEECH_MEMORY_BYTES
+        )
         self.audio = AudioAttacher(self.speech, self.fire.publish)
         self.webhooks = WebhookNotifier(
             {t.id: t.webhook_url for t in cfg.site.fire_teams if t.webhook_url},

@@ -189,10 +189,27 @@ class SpeechRenderer:
                 f"(see `espeak-ng --voices=cmn`; Debian's espeak-ng-data ships cmn-latn-pinyin)"
             )
 
-    def _render(self, text: str) -> bytes:
+    def prepare(self, text: str) -> bool:
+        """Put `text` in the disk cache ahead of need, at the lowest CPU priority (`nice`)
+        and without keeping it in memory; True when it had to be rendered."""
+        if self.cache_dir is None or not text.strip():
+            return False
+        key = self.cache_key(text)
+        if (self.cache_dir / f"{key}.wav").exists():
+            return False
+        with self._lock:
+            wav = self._render(text, background=True)
+            self._renders += 1
+            self._write_disk(key, wav)
+        return True
+
+    def _render(self, text: str, background: bool = False) -> bytes:
         with tempfile.TemporaryDirectory(prefix="gateway-speech-") as tmp:
             out = Path(tmp) / "speech.wav"
-            done = self._exec(self._command(out), text.encode())
+            argv = self._command(out)
+            if background:
+                argv = ["nice", "-n", "19", *argv]
+            done = self._exec(argv, text.encode())
             stderr = done.stderr.decode(errors="replace").strip()
             if done.returncode != 0:
                 raise AudioError(

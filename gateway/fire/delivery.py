@@ -71,13 +71,14 @@ class AudioAttacher:
     async def _warm(self, texts: list[str]) -> None:
         if not texts or not await asyncio.to_thread(self._speech.available):
             return
+        rendered = 0
         for text in texts:
             try:
-                await asyncio.to_thread(self._speech.render_wav, text)
+                rendered += await asyncio.to_thread(self._speech.prepare, text)
             except AudioError as exc:
                 log.warning("speech cache not warmed: %s", exc)
                 return
-        log.info("speech cache warm: %d texts", len(texts))
+        log.info("speech cache warm: %d texts (%d rendered now)", len(texts), rendered)
 
 
 def texts_to_render(linkage: SiteLinkage, templates: Iterable[str]) -> list[str]:

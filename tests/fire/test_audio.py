@@ -213,3 +213,14 @@ def test_hanging_espeak_times_out(tmp_path: Path) -> None:
 def test_empty_text_is_refused() -> None:
     with pytest.raises(AudioError, match="empty"):
         SpeechRenderer().render_wav("  ")
+
+
+def test_prepare_renders_once_niced_to_disk_without_filling_memory(tmp_path: Path) -> None:
+    runner = CountingRunner()
+    renderer = SpeechRenderer(tmp_path, runner=runner)
+    assert renderer.prepare(FIRE_TEXT) is True
+    assert runner.calls[0][:3] == ["nice", "-n", "19"]
+    assert renderer.prepare(FIRE_TEXT) is False  # already on disk
+    assert len(runner.calls) == 1
+    renderer.render_wav(FIRE_TEXT)
+    assert renderer.stats.disk_hits == 1  # it was not kept in memory
