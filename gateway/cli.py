@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path(), help="folder for the report")
 
     sub.add_parser(
+        "provision",
+        help="generate Mosquitto accounts, ACL and listeners from the site model (--help)",
+    )
+    sub.add_parser(
         "generate-site", help="write a realistic site config to stdout (generate-site --help)"
     )
     return parser
@@ -75,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["provision"]:
+        from gateway.provision import main as provision_main
+
+        return provision_main(argv[1:])
     if argv[:1] == ["generate-site"]:
         from gateway.sitegen import main as sitegen_main
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 
+# A JSON key naming a card, then its value: a string (also one cut off before its closing
+# quote) or a number.
 _CARD_VALUE = re.compile(
-    rb'("[^"\\]{0,40}card[^"\\]{0,40}"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*)',
+    rb'("[^"\\]{0,40}card[^"\\]{0,40}"\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)',
     re.IGNORECASE,
 )
+# `card=…` / `CardNo: …` outside JSON (form-encoded or text payloads).
+_CARD_PAIR = re.compile(rb"(card\w{0,20}\s*[=:]\s*)([^&\s;,\"}]+)", re.IGNORECASE)
 REDACTED = b'"<redacted>"'
 
 
@@ -16,4 +20,5 @@ def redact_cards(payload: bytes) -> bytes:
     """`payload` with the values of card-like keys replaced; unchanged when there are none."""
     if b"card" not in payload.lower():
         return payload
-    return _CARD_VALUE.sub(lambda m: m.group(1) + REDACTED, payload)
+    payload = _CARD_VALUE.sub(lambda m: m.group(1) + REDACTED, payload)
+    return _CARD_PAIR.sub(lambda m: m.group(1) + b"<redacted>", payload)

@@ -27,3 +27,10 @@ def test_payload_without_card_keys_is_untouched() -> None:
 def test_any_card_number_under_any_card_key_is_removed(number: str, key: str) -> None:
     payload = f'{{"event": "swipe", "{key}": "{number}", "door": 7'.encode()  # malformed JSON
     assert number.encode() not in redact_cards(payload)
+
+
+def test_cut_off_and_non_json_card_values_are_replaced() -> None:
+    cut = b'{"ts": 1, "event": "swipe", "card": "0030569309025904'
+    form = b"event=swipe&card=0030569309025904&door=7"
+    for payload in (cut, form):
+        assert b"0030569309025904" not in redact_cards(payload)

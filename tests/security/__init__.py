@@ -1,0 +1,1 @@
+"""Broker security, the upstream bridge and privacy, against real servers."""
