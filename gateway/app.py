@@ -25,6 +25,7 @@ from gateway.headcount.service import HeadcountService
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
 from gateway.ingest.pipeline import Batch, IngestPipeline
+from gateway.ingest.ratelimit import DeviceRateLimiter
 from gateway.ingest.topic import alert_topic
 from gateway.metrics import GatewayMetrics
 from gateway.site import SiteIndex
@@ -137,6 +138,7 @@ class Gateway:
             clock=self.clock,
             batch_max_ms=cfg.ingest.batch_max_ms,
             batch_max_msgs=cfg.ingest.batch_max_msgs,
+            limiter=DeviceRateLimiter(cfg.ingest.device_rate_per_s, cfg.ingest.device_burst),
         )
         self.link = MqttLink(cfg, self.pipeline.submit, self.metrics, self.clock)
 

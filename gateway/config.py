@@ -88,6 +88,12 @@ class IngestSection(_Section):
     batch_max_ms: int = Field(default=20, ge=1, le=1000)
     batch_max_msgs: int = Field(default=2000, ge=1, le=100_000)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    device_rate_per_s: float = Field(
+        default=20.0, gt=0, description="sustained messages/s one device may send (alarms exempt)"
+    )
+    device_burst: float = Field(
+        default=200.0, ge=1, description="messages one device may send at once before limiting"
+    )
 
 
 class ApiSection(_Section):

@@ -27,6 +27,11 @@ class GatewayMetrics:
             "Messages from devices not in the site model",
             registry=r,
         )
+        self.rate_limited = Counter(
+            "gateway_rate_limited_messages",
+            "Messages of flooding devices acknowledged but not stored (alarms are exempt)",
+            registry=r,
+        )
         self.batches = Counter("gateway_batches", "Micro-batches committed", registry=r)
         self.spool_rows = Gauge("gateway_spool_rows", "Rows waiting in the spool", registry=r)
         self.spool_bytes = Gauge("gateway_spool_bytes", "Bytes of lines in the spool", registry=r)

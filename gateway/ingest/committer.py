@@ -84,6 +84,8 @@ class SpoolCommitter(BatchSink):
         await asyncio.to_thread(self._spool.commit_batch, rows, dead, audit)
         if unprovisioned:
             self._metrics.unprovisioned.inc(unprovisioned)
+        if batch.rate_limited:
+            self._metrics.rate_limited.inc(batch.rate_limited)
         if dead:
             self._report_dead(batch)
         self.publish(alerts)

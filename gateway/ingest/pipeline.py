@@ -21,6 +21,7 @@ from gateway.clock import Clock
 from gateway.decode.message import DeviceMessage, may_be_alarm
 from gateway.errors import DecodeError, SpoolError, TopicError
 from gateway.ingest.mqtt import RawMessage
+from gateway.ingest.ratelimit import DeviceRateLimiter
 from gateway.ingest.topic import DeviceTopic, FireActionTopic, parse_topic
 from gateway.metrics import GatewayMetrics
 
@@ -38,6 +39,7 @@ class Batch:
     messages: list[DeviceMessage] = field(default_factory=list)
     dead: list[tuple[RawMessage, str, str]] = field(default_factory=list)  # raw, stage, reason
     actions: list[tuple[FireActionTopic, RawMessage]] = field(default_factory=list)
+    rate_limited: int = 0  # messages of flooding devices acknowledged but not stored
 
 
 class BatchSink:
@@ -65,6 +67,7 @@ class IngestPipeline:
         batch_max_ms: int = 20,
         batch_max_msgs: int = 2000,
         commit_retry_s: float = 1.0,
+        limiter: DeviceRateLimiter | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._root = root
@@ -88,6 +91,7 @@ class IngestPipeline:
         self.committed_total = 0
         self.commit_error: str | None = None
         self._commit_retry_s = commit_retry_s
+        self._limiter = limiter
         self._sleep = sleep
         self.alarm_lane_ms: collections.deque[float] = collections.deque(maxlen=2000)
         self._in_counters: dict[tuple[str, str], int] = {}
@@ -195,6 +199,12 @@ class IngestPipeline:
     ) -> None:
         batch.raws.append(raw)
         if isinstance(result, DeviceMessage):
+            limiter = self._limiter
+            if limiter is not None and not result.is_alarm:
+                t = result.topic
+                if not limiter.allow((t.building, t.kind, t.device), raw.received_mono):
+                    batch.rate_limited += 1
+                    return
             batch.messages.append(result)
             key = (result.topic.kind, result.topic.channel)
             self._in_counters[key] = self._in_counters.get(key, 0) + 1

@@ -36,6 +36,12 @@ backoff_max_s = 0.5
 [spool]
 path = "{spool}"
 
+[ingest]
+# Tests publish thousands of messages from a handful of devices: no per-device limit here
+# (tests/ingest/test_ratelimit.py and the flood fault test cover the limiter).
+device_rate_per_s = 1000000.0
+device_burst = 1000000.0
+
 [api]
 bind = "127.0.0.1:{api_port}"
 
