@@ -19,17 +19,18 @@ from gateway.fire.delivery import AudioAttacher, texts_to_render
 from gateway.fire.runtime import FireRuntime
 from gateway.fire.webhooks import Delivery, WebhookNotifier
 from gateway.forward import Forwarder, make_writer
-from gateway.forward.lineproto import encode_point
+from gateway.forward.lineproto import encode_point, message_line
 from gateway.headcount import HeadcountEngine
 from gateway.headcount.service import HeadcountService
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
 from gateway.ingest.pipeline import Batch, IngestPipeline
 from gateway.ingest.ratelimit import DeviceRateLimiter
-from gateway.ingest.topic import alert_topic
+from gateway.ingest.topic import DeviceTopic, alert_topic
 from gateway.metrics import GatewayMetrics
 from gateway.site import SiteIndex
 from gateway.spool import AuditRow, Spool, SpoolRow
+from gateway.vision import CameraEvent, Crossing, VisionService
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,20 @@ class Gateway:
             self.clock,
             on_delivery=self._on_delivery,
         )
+        self.vision = (
+            VisionService(
+                cfg.vision,
+                self.clock,
+                on_crossings=self._on_crossings,
+                on_events=self._on_camera_events,
+                on_status=self._on_camera_status,
+            )
+            if cfg.vision.enabled and cfg.vision.cameras
+            else None
+        )
+        self._camera_building = {
+            dev: building for (building, kind, dev) in self.site.places if kind == "camera"
+        }
         self.committer = SpoolCommitter(
             site_id=cfg.gateway.site,
             site=self.site,
@@ -185,6 +200,53 @@ class Gateway:
         line = encode_point("webhook_delivery", tags, fields, d.last_ms)
         self.fire.record(SpoolRow(SpoolClass.EVENT, d.last_ms, d.last_ms, line))
 
+    def _on_crossings(self, crossings: list[Crossing]) -> None:
+        """Vision line crossings count like a smart camera's (loop thread)."""
+        if self.headcount is None:
+            return
+        index = self.headcount.engine.index
+        rows = [
+            (index.checkpoint(c.checkpoint), c.ts_ms, c.n_in, c.n_out)
+            for c in crossings
+            if c.checkpoint in index.checkpoint_index
+        ]
+        if rows:
+            self.headcount.engine.ingest_crossings(rows)
+
+    def _on_camera_events(self, events: list[CameraEvent]) -> None:
+        """Vision fire/smoke detections take the same path as a smart camera's events."""
+        for e in events:
+            building = self._camera_building.get(e.camera) or self._zone_building(e.zone)
+            if building is None:
+                log.warning("vision: camera %s zone %s is in no building", e.camera, e.zone)
+                continue
+            topic = DeviceTopic(self.cfg.gateway.site, building, "camera", e.camera, "event")
+            msg = DeviceMessage(
+                topic, e.ts_ms, "gateway", e.ts_ms, event=e.kind,
+                fields={"confidence": e.confidence, "vision": True}, tags={"zone": e.zone},
+            )  # fmt: skip
+            self.alarms(msg)
+            self.fire.on_alarm(msg)
+            line = message_line(msg, self.site.place(building, "camera", e.camera))
+            self.fire.record(SpoolRow(SpoolClass.ALARM, e.ts_ms, e.ts_ms, line))
+
+    def _zone_building(self, zone: str) -> str | None:
+        for b in self.cfg.site.buildings:
+            if any(z.id == zone for z in b.zones):
+                return b.id
+        return None
+
+    def _on_camera_status(self, camera: str, up: bool, reason: str) -> None:
+        building = self._camera_building.get(camera, "gates")
+        alert = Alert(
+            "trouble", self.clock.wall_ms(), building, "camera", camera,
+            "cleared" if up else "raised", {"trouble": "stream_down", "reason": reason},
+        )  # fmt: skip
+        self.committer.publish([alert])
+        self.fire.record(
+            SpoolRow(SpoolClass.EVENT, alert.ts_ms, alert.ts_ms, alert.line(self.cfg.gateway.site))
+        )
+
     def _speech_texts(self) -> list[str]:
         f = self.cfg.fire
         templates = [f.text_fire, f.text_drill]
@@ -204,6 +266,12 @@ class Gateway:
         """Feed the batch to the fire engine; its audit joins the batch's transaction."""
         for action, raw in batch.actions:
             self.fire.on_action_message(action.incident, raw.payload)
+        if self.vision is not None:
+            for raw in batch.raws:
+                if raw.topic.endswith("/frame"):
+                    parts = raw.topic.split("/")
+                    if len(parts) == 6 and parts[3] == "camera":
+                        self.vision.submit_jpeg(parts[4], raw.payload)
         self.fire.on_messages(batch.messages)
         rows, audit = self.fire.take_pending()
         if self.headcount is not None:
@@ -235,6 +303,8 @@ class Gateway:
                     tg.create_task(self.audio.run(self._speech_texts()), name="speech"),
                     tg.create_task(self.webhooks.run(), name="webhooks"),
                 ]
+                if self.vision is not None:
+                    others.append(tg.create_task(self.vision.run(), name="vision"))
                 if self.forwarder is not None:
                     if self.writer is not None and hasattr(self.writer, "ensure_database"):
                         others.append(tg.create_task(self.writer.ensure_database()))

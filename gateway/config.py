@@ -18,6 +18,7 @@ from gateway.fire.texts import (
 )
 from gateway.headcount.settings import HeadcountSettings
 from gateway.site import Name, SiteModel
+from gateway.vision.settings import VisionSettings
 
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 
@@ -178,6 +179,7 @@ class GatewayConfig(_Section):
     api: ApiSection = ApiSection()
     fire: FireSection = FireSection()
     headcount: HeadcountSettings = HeadcountSettings()
+    vision: VisionSettings = VisionSettings()
     site: SiteModel = SiteModel()
     source: str = "<memory>"
 
