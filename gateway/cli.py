@@ -66,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="seconds (default deadline + 60)")
     p.add_argument("--out", type=Path, default=Path(), help="folder for the report")
 
+    p = sub.add_parser("incident", help="incident tools")
+    isub = p.add_subparsers(dest="incident_cmd", required=True)
+    e = isub.add_parser("export", help="write an incident's evidence bundle (zip)")
+    _add_config_args(e)
+    e.add_argument("id", help="incident id, e.g. inc-20261124-0007")
+    e.add_argument("--out", type=Path, default=Path(), help="folder or .zip path")
+
+    p = sub.add_parser("report", help="daily report (HTML, CSV, XLSX) from the spool")
+    _add_config_args(p)
+    p.add_argument("--date", default="yesterday", help="YYYY-MM-DD, today or yesterday")
+    p.add_argument("--format", default="html,csv,xlsx", help="comma-separated formats")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
+
     sub.add_parser(
         "provision",
         help="generate Mosquitto accounts, ACL and listeners from the site model (--help)",
@@ -128,6 +141,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = simulate(cfg, args.rate, args.duration, seed=args.seed, progress=True)
         print(f"sent {report.sent}, acknowledged {report.acked} in {report.elapsed_s:.1f} s")
         return 0 if report.acked == report.sent else 1
+    if args.command == "incident":
+        from gateway.reports import export_incident
+
+        cfg = load_config(args.config, args.overrides)
+        print(export_incident(cfg, args.id, args.out))
+        return 0
+    if args.command == "report":
+        from gateway.reports import daily_report
+
+        cfg = load_config(args.config, args.overrides)
+        for path in daily_report(cfg, args.date, args.out, args.format.split(",")):
+            print(path)
+        return 0
     if args.command == "drill":
         from gateway.fire.drill import run_drill
 
