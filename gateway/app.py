@@ -154,6 +154,7 @@ class Gateway:
             batch_max_ms=cfg.ingest.batch_max_ms,
             batch_max_msgs=cfg.ingest.batch_max_msgs,
             limiter=DeviceRateLimiter(cfg.ingest.device_rate_per_s, cfg.ingest.device_burst),
+            relieve=self.spool.relieve,
         )
         self.link = MqttLink(cfg, self.pipeline.submit, self.metrics, self.clock)
 

@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="seconds (default deadline + 60)")
     p.add_argument("--out", type=Path, default=Path(), help="folder for the report")
 
+    p = sub.add_parser("token", help="create an API token (printed once) for a role")
+    p.add_argument("role", choices=["viewer", "operator", "fire_team", "admin"])
+    p.add_argument("name", help="who holds it, e.g. duty-room-1")
+    p.add_argument("--tokens-file", type=Path, help="append the token's line to this file")
+
     p = sub.add_parser("incident", help="incident tools")
     isub = p.add_subparsers(dest="incident_cmd", required=True)
     e = isub.add_parser("export", help="write an incident's evidence bundle (zip)")
@@ -141,6 +146,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = simulate(cfg, args.rate, args.duration, seed=args.seed, progress=True)
         print(f"sent {report.sent}, acknowledged {report.acked} in {report.elapsed_s:.1f} s")
         return 0 if report.acked == report.sent else 1
+    if args.command == "token":
+        from gateway.api.auth import new_token
+
+        token, line = new_token(args.role, args.name)
+        if args.tokens_file is not None:
+            args.tokens_file.touch(mode=0o600, exist_ok=True)
+            with args.tokens_file.open("a", encoding="utf-8") as f:
+                f.write(line.rstrip("\n") + "\n")
+            print(f"added {args.role} token {args.name!r} to {args.tokens_file}", file=sys.stderr)
+        print(token)
+        return 0
     if args.command == "incident":
         from gateway.reports import export_incident
 

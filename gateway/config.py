@@ -102,6 +102,15 @@ class ApiSection(_Section):
 
     enabled: bool = True
     bind: str = "127.0.0.1:8080"
+    tokens_file: Path | None = Field(
+        default=None,
+        description="bearer tokens (`role name sha256`); unset: loopback only, no auth",
+    )
+    auth_max_failures: int = Field(
+        default=10, ge=1, le=10_000, description="bad tokens per window before a client is blocked"
+    )
+    auth_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    auth_block_s: float = Field(default=300.0, gt=0, le=86_400)
 
     @field_validator("bind")
     @classmethod
@@ -214,6 +223,7 @@ _PATH_KEYS = (
     ("spool", "path"),
     ("gateway", "profiles_dir"),
     ("site", "card_salt_file"),
+    ("api", "tokens_file"),
 )
 
 

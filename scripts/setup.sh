@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(mosquitto influxdb victoria-metrics espeak-ng python3-venv)
+debs=(mosquitto influxdb victoria-metrics espeak-ng chromium fonts-noto-cjk openssl python3-venv)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

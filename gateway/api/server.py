@@ -1,43 +1,98 @@
-"""HTTP API of the gateway core: health, readiness, metrics, status, devices, dead letters.
+"""The gateway's HTTP API: health, readiness, metrics, `/api/v1`, the live feed, the dashboard.
 
-The full API (auth, incidents, occupancy, reports) builds on this; until then it binds to
-loopback by default and exposes read-only views.
+Auth (docs/api.md): bearer tokens from `[api] tokens_file`; without one the API serves
+on loopback only, unauthenticated. Public without a token: `/healthz`, the dashboard's
+static shell (`/`, `/static/*`, no site data), `/openapi.json` and `/docs`; `/metrics`
+only when bound to loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from dataclasses import asdict
-from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from starlette.websockets import WebSocketDisconnect
 
-from gateway.fire.incident import IncidentError
-from gateway.headcount import HeadcountError
+from gateway.api.auth import (
+    READ,
+    ApiAuth,
+    AuthFailure,
+    FailureLimiter,
+    Principal,
+    Role,
+    TokenStore,
+    is_loopback,
+)
+from gateway.api.live import LIVE_POLL_S, OccupancyHistory, changes, live_state, snapshot_message
+from gateway.api.routes import api_router, status_snapshot
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
+__all__ = ["create_app", "serve_api", "status_snapshot"]
+
+log = logging.getLogger(__name__)
+
 READY_MAX_LAG_S = 300.0
+STATIC_DIR = Path(__file__).parent / "static"
+WS_SUBPROTOCOL = "bearer"  # browsers send `Sec-WebSocket-Protocol: bearer, <token>`
 
 
-def create_app(gw: Gateway) -> FastAPI:
+def build_auth(gw: Gateway) -> ApiAuth:
+    """The API's auth from `[api]` (ConfigError when the tokens file is unreadable or bad)."""
+    api = gw.cfg.api
+    tokens = TokenStore(api.tokens_file) if api.tokens_file is not None else None
+    limiter = FailureLimiter(gw.clock, api.auth_max_failures, api.auth_window_s, api.auth_block_s)
+    return ApiAuth(tokens, limiter, gw.metrics.registry)
+
+
+def create_app(
+    gw: Gateway, auth: ApiAuth | None = None, history: OccupancyHistory | None = None
+) -> FastAPI:
     """Build the FastAPI app over a running gateway."""
+    auth = auth or build_auth(gw)
+    history = history or OccupancyHistory()
     app = FastAPI(title="community-gateway", version="0.1.0")
+    bearer = HTTPBearer(auto_error=False, description="a token from [api] tokens_file")
+    # Dependencies as defaults: annotations are strings here and cannot name locals.
+    credentials = Depends(bearer)
+
+    def need(allowed: frozenset[Role]) -> Callable[..., Coroutine[Any, Any, Principal]]:
+        async def check(
+            request: Request, cred: HTTPAuthorizationCredentials | None = credentials
+        ) -> Principal:
+            return auth.check(cred.credentials if cred else None, _client(request), allowed)
+
+        return check
+
+    @app.exception_handler(AuthFailure)
+    async def refused(_: Request, exc: AuthFailure) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    host, _ = gw.cfg.api.host_port()
+    open_metrics = is_loopback(host) or not auth.enabled
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    reader = Depends(need(READ))
+
     @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz(_: Principal = reader) -> JSONResponse:
         stats = await asyncio.to_thread(gw.spool.stats)
         lag = gw.forwarder.stats.lag_s if gw.forwarder is not None else 0.0
         checks = {
@@ -55,156 +110,70 @@ def create_app(gw: Gateway) -> FastAPI:
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(
+        request: Request, cred: HTTPAuthorizationCredentials | None = credentials
+    ) -> Response:
+        # Scrapers rarely send tokens: open on a loopback bind (a local agent scrapes it).
+        if not open_metrics:
+            auth.check(cred.credentials if cred else None, _client(request), READ)
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/v1/status")
-    async def status() -> dict[str, Any]:
-        return await asyncio.to_thread(status_snapshot, gw)
+    app.include_router(api_router(gw, need, history))
 
-    @app.get("/api/v1/devices")
-    async def devices(
-        kind: str | None = None,
-        state: str | None = None,
-        building: str | None = None,
-        limit: int = Query(default=500, ge=1, le=100_000),
-    ) -> list[dict[str, Any]]:
-        out = []
-        for rec in gw.registry.devices.values():
-            if (kind and rec.kind != kind) or (state and rec.state != state):
-                continue
-            if building and rec.building != building:
-                continue
-            row = asdict(rec)
-            row["troubles"] = sorted(rec.troubles)
-            del row["last_seen_mono"]
-            out.append(row)
-            if len(out) >= limit:
-                break
-        return out
-
-    @app.get("/api/v1/dead-letters")
-    async def dead_letters(limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
-        rows = await asyncio.to_thread(gw.spool.dead_letters, limit)
-        return [_jsonable(r) for r in rows]
-
-    @app.get("/api/v1/incidents")
-    async def incidents(closed: int = Query(default=20, ge=0, le=500)) -> list[dict[str, Any]]:
-        return gw.fire.snapshot(closed)
-
-    @app.get("/api/v1/incidents/{incident_id}")
-    async def incident(incident_id: str) -> dict[str, Any]:
+    @app.websocket("/api/v1/live")
+    async def live(ws: WebSocket, token: str | None = None) -> None:
+        offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
+        subprotocol = None
+        if WS_SUBPROTOCOL in offered:
+            subprotocol = WS_SUBPROTOCOL
+            rest = [p for p in offered if p and p != WS_SUBPROTOCOL]
+            token = token or (rest[0] if rest else None)
+        await ws.accept(subprotocol=subprotocol)
         try:
-            alert, timeline = gw.fire.incident(incident_id)
-        except IncidentError as exc:
-            raise HTTPException(404, str(exc)) from None
-        return {"incident": alert, "timeline": timeline}
+            auth.check(token, ws.client.host if ws.client else "?", READ)
+        except AuthFailure as exc:
+            # Accept, then close with 44xx: a browser sees the code, never a handshake status.
+            await ws.close(code=4000 + exc.status, reason=exc.detail)
+            return
+        await _feed(ws, gw)
 
-    @app.post("/api/v1/incidents/{incident_id}/actions")
-    async def act(incident_id: str, body: IncidentAction) -> dict[str, Any]:
-        try:
-            gw.fire.act(incident_id, body.action, body.by)
-            alert, _ = gw.fire.incident(incident_id)
-        except IncidentError as exc:
-            raise HTTPException(409, str(exc)) from None
-        return alert
-
-    @app.get("/api/v1/occupancy")
-    async def occupancy() -> dict[str, Any]:
-        if gw.headcount is None:
-            raise HTTPException(404, "head-count is disabled ([headcount] enabled = false)")
-        engine = gw.headcount.engine
-        return {"occupancy": engine.occupancy(), "checkpoints": engine.states()}
-
-    @app.post("/api/v1/occupancy/{target}")
-    async def correct_occupancy(target: str, body: OccupancyCorrectionRequest) -> dict[str, Any]:
-        if gw.headcount is None:
-            raise HTTPException(404, "head-count is disabled ([headcount] enabled = false)")
-        try:
-            row = gw.headcount.correct(target, body.value, body.by)
-        except HeadcountError as exc:
-            raise HTTPException(404, str(exc)) from None
-        await gw.committer.commit_rows([row], [])
-        return {"target": target, "occupancy": gw.headcount.engine.occupancy().get(target)}
-
-    @app.post("/api/v1/drills", status_code=201)
-    async def drill(body: DrillRequest) -> dict[str, Any]:
-        try:
-            incident_id = gw.fire.drill(body.building, body.zone, body.by)
-        except IncidentError as exc:
-            raise HTTPException(409, str(exc)) from None
-        if not incident_id:
-            raise HTTPException(409, f"no drill started in {body.building}/{body.zone}")
-        alert, _ = gw.fire.incident(incident_id)
-        return alert
-
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> str:
-        return resources.files("gateway.api").joinpath("static/dashboard.html").read_text("utf-8")
+        return (STATIC_DIR / "dashboard.html").read_text("utf-8")
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 
-class IncidentAction(BaseModel):
-    """A person's action on an incident."""
-
-    action: Literal["confirm", "ack", "on_scene", "resolve", "false_alarm"]
-    by: str = Field(min_length=1, max_length=128)
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
-class OccupancyCorrectionRequest(BaseModel):
-    """Set a building's (or `site`) occupancy by hand, e.g. after a head count."""
+async def _feed(ws: WebSocket, gw: Gateway) -> None:
+    """Send the current state, then what changes, until the client goes away."""
 
-    value: int = Field(ge=0, le=1_000_000)
-    by: str = Field(min_length=1, max_length=128)
+    async def push() -> None:
+        state = live_state(gw)
+        try:
+            await ws.send_json(snapshot_message(state, gw.clock.wall_ms()))
+            while True:
+                await asyncio.sleep(LIVE_POLL_S)
+                new = live_state(gw)
+                for message in changes(state, new):
+                    await ws.send_json(message)
+                state = new
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the client left between two polls
 
-
-class DrillRequest(BaseModel):
-    """Start a fire drill in one zone of a building."""
-
-    building: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    zone: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    by: str = Field(min_length=1, max_length=128)
-
-
-def status_snapshot(gw: Gateway) -> dict[str, Any]:
-    """Counters for the dashboard and the demo's summary line."""
-    stats = gw.spool.stats()
-    fwd = gw.forwarder.stats if gw.forwarder is not None else None
-    return {
-        "site": gw.cfg.gateway.site,
-        "gateway": gw.cfg.gateway.id,
-        "mqtt_connected": gw.link.connected,
-        "committed": gw.pipeline.committed_total,
-        "queued": gw.pipeline.queued,
-        "spool": {
-            "rows": stats.rows,
-            "bytes": stats.bytes,
-            "evicted": stats.evicted_total,
-            "dead_letters": stats.dead_letters_total,
-        },
-        "forwarder": None
-        if fwd is None
-        else {
-            "forwarded": fwd.lines_forwarded,
-            "lag_s": fwd.lag_s,
-            "drain_lines_per_s": fwd.drain_lines_per_s,
-        },
-        "devices": gw.registry.counts(),
-        "alarms": [asdict(a) for a in list(gw.alarms.recent)[-10:]],
-        "alarms_total": gw.alarms.total,
-        "incidents": gw.fire.snapshot(),
-        "occupancy": gw.headcount.engine.occupancy() if gw.headcount is not None else {},
-        "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms],
-    }
-
-
-def _jsonable(row: Any) -> dict[str, Any]:
-    data = row._asdict() if hasattr(row, "_asdict") else dict(row)
-    for key, value in data.items():
-        if isinstance(value, bytes | bytearray):
-            data[key] = value[:512].decode("utf-8", "replace")
-    return data
+    async with asyncio.TaskGroup() as tg:
+        sender = tg.create_task(push(), name="live-push")
+        try:
+            while True:  # clients send nothing we need; reading notices the disconnect
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+        finally:
+            sender.cancel()
 
 
 class _QuietServer(uvicorn.Server):
@@ -216,13 +185,31 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve_api(gw: Gateway) -> None:
-    """Serve the API until cancelled."""
+    """Serve the API (and sample occupancy history for its charts) until cancelled."""
     host, port = gw.cfg.api.host_port()
+    auth = build_auth(gw)
+    if not auth.enabled:
+        if not is_loopback(host):
+            log.warning(
+                "api: no [api] tokens_file: serving on 127.0.0.1:%d instead of %s:%d "
+                "(the API needs tokens to be reachable from other hosts)",
+                port, host, port,
+            )  # fmt: skip
+            host = "127.0.0.1"
+        log.warning("api: no [api] tokens_file: the API is unauthenticated (loopback only)")
+    history = OccupancyHistory()
     config = uvicorn.Config(
-        create_app(gw), host=host, port=port, log_level="warning", lifespan="off"
+        create_app(gw, auth, history),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
     )
     server = _QuietServer(config)
-    try:
-        await server.serve()
-    finally:
-        server.should_exit = True
+    async with asyncio.TaskGroup() as tg:
+        sampler = tg.create_task(history.run(gw), name="api-history")
+        try:
+            await server.serve()
+        finally:
+            server.should_exit = True
+            sampler.cancel()

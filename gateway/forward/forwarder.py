@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from gateway.clock import Clock
+from gateway.errors import SpoolError
 from gateway.forward.writer import LineWriter, WriteOutcome
 from gateway.metrics import GatewayMetrics
 
@@ -109,6 +110,9 @@ class Forwarder:
         self._drain_rate = 0.0
         self._lag_s = 0.0
         self._last_error = ""
+        # Rows the database has but the spool could not delete yet (a full disk can refuse
+        # even deletes): skipped when reading, deleted again later; never re-sent meanwhile.
+        self._undeleted: set[int] = set()
 
     def notify(self) -> None:
         """New rows were committed: wake the forwarder if it waits on an empty outbox."""
@@ -133,12 +137,23 @@ class Forwarder:
             # Cleared before reading, so a commit that lands during the read wakes us.
             self._wakeup.clear()
             started = self._clock.monotonic()
-            rows = await asyncio.to_thread(self._spool.next_batch, self._batch_lines)
-            self._set_lag(rows)
-            if not rows:
-                await self._idle()
+            try:
+                rows = await self._next_rows()
+                self._set_lag(rows)
+                if not rows:
+                    await self._idle()
+                    continue
+                done, outcome = await self._forward(rows)
+            except SpoolError as exc:
+                # A full disk can refuse even deletes; written rows are simply sent again
+                # later (same points), so wait and retry like an unreachable database.
+                outcome = WriteOutcome("retry", str(exc), "spool")
+                self._count_error(outcome)
+                relieve = getattr(self._spool, "relieve", None)
+                if relieve is not None:
+                    await asyncio.to_thread(relieve)
+                await self._back_off(outcome)
                 continue
-            done, outcome = await self._forward(rows)
             if outcome.status == "retry":
                 await self._back_off(outcome)
                 continue
@@ -155,7 +170,12 @@ class Forwarder:
             self._backoff_s = 0.0
             self._forwarded += len(rows)
             self._metrics.forward_lines.inc(len(rows))
-            await asyncio.to_thread(self._spool.mark_forwarded, [r.id for r in rows])
+            ids = [r.id for r in rows]
+            try:
+                await asyncio.to_thread(self._spool.mark_forwarded, ids)
+            except SpoolError as exc:
+                self._undeleted.update(ids)
+                self._count_error(WriteOutcome("retry", str(exc), "spool"))
             return len(rows), outcome
         self._count_error(outcome)
         if outcome.status == "retry":
@@ -178,6 +198,21 @@ class Forwarder:
             if part_outcome.status == "retry":
                 return resolved, part_outcome
         return resolved, WriteOutcome("ok")
+
+    async def _next_rows(self) -> list[OutboxRowLike]:
+        """The next batch, without rows already written whose delete is still pending."""
+        if self._undeleted:
+            pending = sorted(self._undeleted)
+            try:
+                await asyncio.to_thread(self._spool.mark_forwarded, pending)
+                self._undeleted.clear()
+            except SpoolError:
+                pass  # still refused: keep skipping them
+        limit = self._batch_lines + len(self._undeleted)
+        rows = await asyncio.to_thread(self._spool.next_batch, limit)
+        if self._undeleted:
+            rows = [r for r in rows if r.id not in self._undeleted]
+        return list(rows[: self._batch_lines])
 
     def _count_error(self, outcome: WriteOutcome) -> None:
         self._errors += 1

@@ -68,6 +68,7 @@ class IngestPipeline:
         batch_max_msgs: int = 2000,
         commit_retry_s: float = 1.0,
         limiter: DeviceRateLimiter | None = None,
+        relieve: Callable[[], object] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._root = root
@@ -92,6 +93,7 @@ class IngestPipeline:
         self.commit_error: str | None = None
         self._commit_retry_s = commit_retry_s
         self._limiter = limiter
+        self._relieve = relieve
         self._sleep = sleep
         self.alarm_lane_ms: collections.deque[float] = collections.deque(maxlen=2000)
         self._in_counters: dict[tuple[str, str], int] = {}
@@ -177,6 +179,8 @@ class IngestPipeline:
                 if not retry or self._stopping:
                     return False
                 await self._sleep(self._commit_retry_s)
+                if self._relieve is not None:
+                    await asyncio.to_thread(self._relieve)
         if self.commit_error is not None:
             log.warning("spool commits work again")
             self.commit_error = None

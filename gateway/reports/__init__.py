@@ -1,7 +1,7 @@
 """Reports for people: incident evidence bundles and the daily report (docs/reports.md)."""
 
 from gateway.reports.bundle import build_bundle, incident_bundle, write_bundle
-from gateway.reports.cli import daily_report, export_incident, parse_day
+from gateway.reports.cli import build_day, daily_report, export_incident, parse_day
 from gateway.reports.daily import DailyReport, build_daily, day_bounds
 from gateway.reports.history import History, LiveSpool, SpoolFile
 from gateway.reports.incidents import rebuild_incident, rebuild_incidents
@@ -20,6 +20,7 @@ __all__ = [
     "SpoolFile",
     "build_bundle",
     "build_daily",
+    "build_day",
     "daily_report",
     "day_bounds",
     "export_incident",

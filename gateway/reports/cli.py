@@ -14,7 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.fire import IncidentError
 from gateway.reports.bundle import write_bundle
-from gateway.reports.daily import DeviceLike, build_daily, day_bounds
+from gateway.reports.daily import DailyReport, DeviceLike, build_daily, day_bounds
 from gateway.reports.history import SpoolFile
 from gateway.reports.incidents import rebuild_incident, rebuild_incidents
 from gateway.reports.render import FORMATS, ReportError, render
@@ -62,6 +62,23 @@ def daily_report(
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ReportError(f"report formats {bad or formats}: use some of {', '.join(FORMATS)}")
+    report = build_day(cfg, day, tz=tz, devices=devices)
+    out = _out_path(out_dir, folder=True)
+    paths = []
+    for fmt in formats:
+        data, _, name = render(report, fmt)
+        paths.append(_write(out / name, data))
+    return paths
+
+
+def build_day(
+    cfg: GatewayConfig,
+    day: date | str,
+    *,
+    tz: tzinfo | None = None,
+    devices: Iterable[DeviceLike] | None = None,
+) -> DailyReport:
+    """The day's report data from the spool file (the CLI and the API render it)."""
     if isinstance(day, str):
         day = parse_day(day)
     zone = tz or datetime.now().astimezone().tzinfo or UTC
@@ -82,12 +99,7 @@ def daily_report(
             cfg.fire.deadline_s,
             devices,
         )
-    out = _out_path(out_dir, folder=True)
-    paths = []
-    for fmt in formats:
-        data, _, name = render(report, fmt)
-        paths.append(_write(out / name, data))
-    return paths
+    return report
 
 
 def _opened_ids(records: list[str]) -> list[str]:

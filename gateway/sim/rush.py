@@ -41,6 +41,7 @@ WINDOWS: Final = (("1m", 60), ("5m", 300), ("1h", 3600))
 GRANTED, DENIED, READER_IN, READER_OUT, CAMERA_IN, CAMERA_OUT, LATE, EARLY = range(8)
 
 
+Fields = dict[str, int | bool]
 _Check = tuple[tuple[str, str], dict[str, Any], bool, bool]  # key, payload, over, under
 
 
@@ -76,13 +77,6 @@ class RushMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Flow:
-    """The `checkpoint_flow` fields one closed window must have (storage names)."""
-
-    fields: dict[str, int | bool]
-
-
-@dataclass(frozen=True, slots=True)
 class AlertFlip:
     """An alert changing state at `at_ms`; `body` is its payload without `ts` and `site`,
     unchanged until `stable_until_ms`."""
@@ -112,6 +106,7 @@ class _Gate:
     readers: tuple[str, ...]  # canonical readers (their swipes are simulated)
     doors: tuple[str, ...]
     camera: str | None  # the canonical camera whose counts are simulated
+    counts_swipes: bool  # no camera in the site model: its passages are the head-count
 
 
 class MorningRush:
@@ -137,7 +132,8 @@ class MorningRush:
             camera = cams[0] if cams and len(readers) == len(cp.access) else None
             doors = tuple(cp.doors) if readers else ()
             if doors or camera:
-                self._gates.append(_Gate(cp.id, cp.building, readers, doors, camera))
+                gate = _Gate(cp.id, cp.building, readers, doors, camera, not cp.cameras)
+                self._gates.append(gate)
         by_id = {cp.id: cp for cp in cfg.site.checkpoints}
         full = [g.checkpoint for g in self._gates if g.camera and g.doors]
         self.crowd_at = crowd_at or next((c for c in full if by_id[c].inflow_limit_per_min), "")
@@ -207,6 +203,9 @@ class MorningRush:
         elif gate.checkpoint == self.crowd_at:
             held = 0
             n_in += self._surge[k] if k < len(self._surge) else 0
+        elif gate.counts_swipes:
+            # Its passages move occupancy: keep them clear of the boundaries (sample times).
+            lo, hi = STABLE_MS, b - 1500
         if not gate.doors:  # a camera alone: nobody swipes
             n_in, held, swipe_out, denied = 0, n_in + held, 0, 0
         out: list[RushMessage] = []
@@ -319,15 +318,15 @@ class RushTruth:
 
     # -- closed windows ------------------------------------------------------------------
 
-    def flows(self, engine_start_ms: int, closed_by_ms: int) -> dict[tuple[str, str, int], Flow]:
+    def flows(self, engine_start_ms: int, closed_by_ms: int) -> dict[tuple[str, str, int], Fields]:
         """Every `checkpoint_flow` record written once the engine's clock has reached
-        `closed_by_ms`: (checkpoint, window, start ms) -> fields."""
+        `closed_by_ms`: (checkpoint, window, start ms) -> its fields (storage names)."""
         b = self.bucket_ms
         start_b = engine_start_ms // b
         first_closed = (engine_start_ms - self.lateness_ms) // b  # the ring's first open bucket
         last_closed = (closed_by_ms - self.lateness_ms) // b - 1
         sums = self._buckets(math.inf)
-        out: dict[tuple[str, str, int], Flow] = {}
+        out: dict[tuple[str, str, int], Fields] = {}
         for name, seconds in WINDOWS:
             width = seconds * 1000 // b
             for last in range(first_closed, last_closed + 1):
@@ -337,12 +336,12 @@ class RushTruth:
                 for cp in self.checkpoints:
                     q = self._sum(sums, cp, first, last)
                     p_in, p_out = self._people(cp, q)
-                    out[(cp, name, first * b)] = Flow({
+                    out[(cp, name, first * b)] = {
                         "in": p_in, "out": p_out, "net": p_in - p_out, "granted": q[GRANTED],
                         "denied": q[DENIED], "camera_in": q[CAMERA_IN],
                         "camera_out": q[CAMERA_OUT], "late": q[LATE], "early": q[EARLY],
                         "uncertain": first < start_b,
-                    })  # fmt: skip
+                    }  # fmt: skip
         return out
 
     # -- occupancy -----------------------------------------------------------------------

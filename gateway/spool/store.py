@@ -120,6 +120,16 @@ class Spool:
         self._dead_rows = int(self._w.execute("SELECT count(*) FROM dead_letter").fetchone()[0])
         self._counters = dict(self._w.execute("SELECT name, value FROM counters").fetchall())
 
+    def relieve(self) -> bool:
+        """After a "disk full": fold the WAL into the database file and truncate it, which
+        gives its space back to the filesystem; True when the WAL could be emptied."""
+        with self._wlock:
+            try:
+                busy = self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error:
+                return False
+            return not busy
+
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close; later calls raise SpoolError."""
         with self._wlock, self._rlock, self._hlock:

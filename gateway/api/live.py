@@ -1,0 +1,153 @@
+"""The live feed: the dashboard's state, its diffs over a WebSocket, and occupancy history.
+
+Each connection polls the gateway's state on the event loop every `LIVE_POLL_S` and sends
+what changed; a client that (re)connects first gets the whole state (`type: snapshot`),
+so a reconnect never misses anything. Polling keeps the engines free of API hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+LIVE_POLL_S = 0.5
+HISTORY_SAMPLE_S = 10.0
+HISTORY_KEEP_S = 6 * 3600
+ATTENTION_MAX = 200  # devices listed by name; the counts cover the rest
+CLOSED_SHOWN = 10
+
+_TIME_FIELDS = ("ts",)  # change on every read; not a change of the incident
+
+
+def device_health(gw: Gateway) -> dict[str, Any]:
+    """Device counts per state and per building, and the devices needing attention."""
+    buildings: dict[str, dict[str, int]] = {}
+    attention: list[dict[str, Any]] = []
+    n_attention = 0
+    for rec in gw.registry.devices.values():
+        b = buildings.setdefault(
+            rec.building,
+            {"total": 0, "online": 0, "offline": 0, "unknown": 0, "low_battery": 0, "fault": 0},
+        )
+        b["total"] += 1
+        b[rec.state] += 1
+        low = "low_battery" in rec.troubles
+        fault = bool(rec.troubles - {"low_battery"})
+        b["low_battery"] += low
+        b["fault"] += fault
+        if rec.state == "offline" or low or fault:
+            n_attention += 1
+            if len(attention) < ATTENTION_MAX:
+                attention.append(
+                    {
+                        "device": rec.device,
+                        "kind": rec.kind,
+                        "building": rec.building,
+                        "zone": rec.zone,
+                        "floor": rec.floor,
+                        "state": rec.state,
+                        "battery": rec.battery,
+                        "troubles": sorted(rec.troubles),
+                        "last_seen_ms": rec.last_seen_ms,
+                    }
+                )
+    return {
+        "counts": gw.registry.counts(),
+        "buildings": dict(sorted(buildings.items())),
+        "attention": attention,
+        "attention_total": n_attention,
+    }
+
+
+def live_state(gw: Gateway) -> dict[str, Any]:
+    """Everything the dashboard shows, as one JSON-able dict (read on the event loop)."""
+    hc = gw.headcount
+    return {
+        "site": gw.cfg.gateway.site,
+        "gateway": gw.cfg.gateway.id,
+        "mqtt_connected": gw.link.connected,
+        "incidents": {i["id"]: i for i in gw.fire.snapshot(CLOSED_SHOWN)},
+        "occupancy": hc.engine.occupancy() if hc is not None else {},
+        "checkpoints": hc.engine.states() if hc is not None else {},
+        "devices": device_health(gw),
+    }
+
+
+def _same_incident(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k) == b.get(k) for k in a.keys() | b.keys() if k not in _TIME_FIELDS)
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The feed messages that take a client from `old` to `new`."""
+    out: list[dict[str, Any]] = []
+    for iid, inc in new["incidents"].items():
+        before = old["incidents"].get(iid)
+        if before is None or not _same_incident(before, inc):
+            out.append({"type": "incident", "incident": inc})
+    if new["occupancy"] != old["occupancy"] or new["checkpoints"] != old["checkpoints"]:
+        out.append(
+            {"type": "occupancy", "occupancy": new["occupancy"], "checkpoints": new["checkpoints"]}
+        )
+    if new["devices"] != old["devices"]:
+        out.append({"type": "devices", "devices": new["devices"]})
+    if new["mqtt_connected"] != old["mqtt_connected"]:
+        out.append({"type": "link", "mqtt_connected": new["mqtt_connected"]})
+    return out
+
+
+def snapshot_message(state: dict[str, Any], ts_ms: int) -> dict[str, Any]:
+    """The first message of every connection: the whole current state."""
+    return {
+        "type": "snapshot",
+        "ts": ts_ms,
+        **state,
+        "incidents": list(state["incidents"].values()),
+    }
+
+
+class OccupancyHistory:
+    """A ring of occupancy samples (targets and checkpoints) for the dashboard's charts."""
+
+    def __init__(self, keep_s: float = HISTORY_KEEP_S, every_s: float = HISTORY_SAMPLE_S) -> None:
+        self.every_s = every_s
+        self._rows: deque[tuple[int, dict[str, int], dict[str, dict[str, int]]]] = deque(
+            maxlen=max(1, int(keep_s / every_s))
+        )
+
+    def sample(self, gw: Gateway) -> None:
+        """Record the current occupancy of every target and checkpoint."""
+        if gw.headcount is None:
+            return
+        engine = gw.headcount.engine
+        cps = {
+            cp: {k: int(s.get(k, 0)) for k in ("occupancy", "in_1m", "out_1m")}
+            for cp, s in engine.states().items()
+        }
+        self._rows.append((gw.clock.wall_ms(), engine.occupancy(), cps))
+
+    def series(self, since_ms: int) -> dict[str, Any]:
+        """Columns since `since_ms`: `ts`, `targets` {id: [n]}, `checkpoints` {id: {k: [n]}}."""
+        rows = [r for r in self._rows if r[0] >= since_ms]
+        targets = sorted({t for _, occ, _ in rows for t in occ})
+        cps = sorted({c for _, _, cp in rows for c in cp})
+        return {
+            "ts": [r[0] for r in rows],
+            "targets": {t: [r[1].get(t) for r in rows] for t in targets},
+            "checkpoints": {
+                c: {
+                    k: [r[2].get(c, {}).get(k) for r in rows]
+                    for k in ("occupancy", "in_1m", "out_1m")
+                }
+                for c in cps
+            },
+        }
+
+    async def run(self, gw: Gateway) -> None:
+        """Sample every `every_s` until cancelled."""
+        while True:
+            self.sample(gw)
+            await asyncio.sleep(self.every_s)

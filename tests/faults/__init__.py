@@ -1,0 +1,1 @@
+"""Fault injection against the real gateway process, broker and database."""

@@ -1,0 +1,1 @@
+"""Fuzzing of the raw-message path (hypothesis; atheris harness by hand)."""
