@@ -28,6 +28,7 @@ from gateway.ingest.pipeline import Batch, IngestPipeline
 from gateway.ingest.ratelimit import DeviceRateLimiter
 from gateway.ingest.topic import DeviceTopic, alert_topic
 from gateway.metrics import GatewayMetrics
+from gateway.protocols.gb26875 import PanelReceiver
 from gateway.site import SiteIndex
 from gateway.spool import AuditRow, Spool, SpoolRow
 from gateway.vision import CameraEvent, Crossing, VisionService
@@ -129,6 +130,24 @@ class Gateway:
             if cfg.vision.enabled and cfg.vision.cameras
             else None
         )
+        self.panels = (
+            PanelReceiver(
+                cfg.panels,
+                cfg.gateway.site,
+                self.clock,
+                on_messages=self._on_panel_messages,
+                on_alerts=self.committer_alerts,
+            )
+            if cfg.panels.enabled
+            else None
+        )
+        # Panel components report only on change: the panel's own heartbeat supervises them.
+        for unit in cfg.panels.units if cfg.panels.enabled else ():
+            for comp in unit.components:
+                for kind in ("smoke", "heat", "callpoint"):
+                    rec = self.registry.devices.get((unit.building, kind, comp.device))
+                    if rec is not None:
+                        rec.heartbeat_s = float("inf")
         self._camera_building = {
             dev: building for (building, kind, dev) in self.site.places if kind == "camera"
         }
@@ -231,6 +250,19 @@ class Gateway:
             line = message_line(msg, self.site.place(building, "camera", e.camera))
             self.fire.record(SpoolRow(SpoolClass.ALARM, e.ts_ms, e.ts_ms, line))
 
+    async def _on_panel_messages(self, msgs: list[DeviceMessage], alarm: bool) -> None:
+        """A fire alarm panel's frame (GB/T 26875.3): same paths as MQTT; the panel is
+        confirmed only after this commit."""
+        if alarm:
+            for msg in msgs:
+                if msg.is_alarm:
+                    self._on_alarm(msg)
+        await self.committer.commit(Batch(messages=msgs))
+
+    async def committer_alerts(self, alerts: list[Alert]) -> None:
+        """Store and publish alerts raised outside a batch (panels, transmitters)."""
+        await self.committer.commit_alerts(alerts)
+
     def _zone_building(self, zone: str) -> str | None:
         for b in self.cfg.site.buildings:
             if any(z.id == zone for z in b.zones):
@@ -306,6 +338,8 @@ class Gateway:
                 ]
                 if self.vision is not None:
                     others.append(tg.create_task(self.vision.run(), name="vision"))
+                if self.panels is not None:
+                    others.append(tg.create_task(self.panels.run(), name="gb26875"))
                 if self.forwarder is not None:
                     if self.writer is not None and hasattr(self.writer, "ensure_database"):
                         others.append(tg.create_task(self.writer.ensure_database()))

@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 from gateway.fire.texts import (
@@ -17,6 +24,7 @@ from gateway.fire.texts import (
     template_problem,
 )
 from gateway.headcount.settings import HeadcountSettings
+from gateway.protocols.gb26875.mapping import PanelSettings
 from gateway.site import Name, SiteModel
 from gateway.vision.settings import VisionSettings
 
@@ -189,8 +197,16 @@ class GatewayConfig(_Section):
     fire: FireSection = FireSection()
     headcount: HeadcountSettings = HeadcountSettings()
     vision: VisionSettings = VisionSettings()
+    panels: PanelSettings = PanelSettings()
     site: SiteModel = SiteModel()
     source: str = "<memory>"
+
+    @model_validator(mode="after")
+    def _panels_fit_the_site(self) -> GatewayConfig:
+        problems = self.panels.site_problems(self.site)
+        if problems:
+            raise ValueError("panels: " + "; ".join(problems))
+        return self
 
     @property
     def client_id(self) -> str:

@@ -225,6 +225,7 @@ _NOTES: Final[dict[tuple[str, str], str]] = {
 # Optional keys shown commented out, with an example value.
 _EXAMPLES: Final[dict[tuple[str, str], str]] = {
     ("gateway", "profiles_dir"): '"/etc/community-gateway/firmware_configs"',
+    ("vision", "models_dir"): '"/etc/community-gateway/edge_models"',
     ("mqtt", "username"): '"gateway"',
     ("mqtt", "password_file"): '"/etc/community-gateway/mqtt.password"',
     ("mqtt", "tls_ca"): '"/etc/community-gateway/ca.crt"',
@@ -236,6 +237,10 @@ _EXAMPLES: Final[dict[tuple[str, str], str]] = {
     ("influx", "password_file"): '"/etc/community-gateway/influx.password"',
     ("influx", "token_file"): '"/etc/community-gateway/influx.token"',
 }
+
+
+# Defaults that are paths on the machine that generates the file: shown commented out.
+_MACHINE_PATHS: Final = frozenset({"profiles_dir", "models_dir"})
 
 
 def _settings_sections(gateway_id: str, site_id: str) -> list[str]:
@@ -255,7 +260,7 @@ def _settings_sections(gateway_id: str, site_id: str) -> list[str]:
             comment = f"  # {note}" if note else ""
             if (section, key) in values:
                 out.append(f"{key} = {_q(values[section, key])}{comment}")
-            elif (section, key) in _EXAMPLES or f.default is None or key == "profiles_dir":
+            elif (section, key) in _EXAMPLES or f.default is None or key in _MACHINE_PATHS:
                 example = _EXAMPLES.get((section, key), '"..."')
                 out.append(f"# {key} = {example}{comment or '  # optional'}")
             elif not f.is_required():

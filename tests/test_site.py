@@ -134,6 +134,8 @@ def test_generated_urban_village_is_a_valid_complete_config() -> None:
         "api",
         "fire",
         "headcount",
+        "vision",
+        "panels",
         "site",
     }
     cfg = _load(text)

@@ -20,6 +20,7 @@ def _routes(incident: str) -> list[tuple[str, str, Any, frozenset[Role], list[An
         "/readyz", "/api/v1/status", "/api/v1/site", "/api/v1/devices", "/api/v1/devices/health",
         "/api/v1/dead-letters", "/api/v1/incidents", f"/api/v1/incidents/{incident}",
         "/api/v1/occupancy", "/api/v1/occupancy/history",
+        f"/api/v1/incidents/{incident}/bundle", "/api/v1/reports/daily",
     ]  # fmt: skip
     out: list[tuple[str, str, Any, frozenset[Role], list[Any]]] = [
         ("GET", p, None, READ, []) for p in reads

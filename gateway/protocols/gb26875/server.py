@@ -112,7 +112,10 @@ class PanelServer:
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(reader.read(_READ_BYTES), self._idle_timeout_s)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    # that races with the read completing, leaving the task unstoppable.
+                    async with asyncio.timeout(self._idle_timeout_s):
+                        data = await reader.read(_READ_BYTES)
                 except TimeoutError:
                     self.stats["idle_closed"] += 1
                     break
