@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from gateway import systemd
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.decode import Decoder, Profile, ProfileSet
@@ -350,6 +351,7 @@ class Gateway:
                     others.append(tg.create_task(serve_api(self), name="api"))
                 await stop.wait()
                 log.info("stopping: draining the ingest pipeline")
+                systemd.notify("STOPPING=1")
                 self.pipeline.stop()
                 await pipeline
                 await self.pipeline.drain()
@@ -363,8 +365,11 @@ class Gateway:
             log.info("stopped")
 
     async def _supervise(self) -> None:
+        systemd.notify("READY=1")
         while True:
             await asyncio.sleep(SUPERVISION_INTERVAL_S)
+            # The loop still turns: tell systemd's watchdog (no-op outside systemd).
+            systemd.notify("WATCHDOG=1")
             await self.committer.commit_alerts(self.registry.check_liveness())
             if self.headcount is not None:
                 rows = self.headcount.tick()

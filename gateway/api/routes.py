@@ -223,6 +223,14 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
         "gateway": gw.cfg.gateway.id,
         "mqtt_connected": gw.link.connected,
         "committed": gw.pipeline.committed_total,
+        "vision": None
+        if gw.vision is None
+        else {
+            "frames": gw.vision.pipeline.frames,
+            "detector_frames": gw.vision.pipeline.detected,
+            "gate_pass_fraction": round(gw.vision.pipeline.gate_pass_fraction, 4),
+            "dropped": gw.vision.dropped(),
+        },
         "queued": gw.pipeline.queued,
         "spool": {
             "rows": stats.rows,

@@ -68,6 +68,9 @@ def test_frames_become_headcount_crossings_and_a_flame_a_fire_incident(
         assert incident["zone"] == "b01-f1" and incident["state"] == "pre_alarm"
         assert incident["sources"] == ["CAM-cp-n01"]
         time.sleep(0.2)
-        assert _get(gw, "/api/v1/status")["spool"]["dead_letters"] == 0  # type: ignore[index]
+        status = _get(gw, "/api/v1/status")
+        assert status["spool"]["dead_letters"] == 0  # type: ignore[index]
+        vision = status["vision"]
+        assert vision["frames"] == 32 and 0 < vision["gate_pass_fraction"] < 1  # type: ignore[index]
     finally:
         assert gw.terminate() == 0
