@@ -246,8 +246,7 @@ class Gateway:
                 topic, e.ts_ms, "gateway", e.ts_ms, event=e.kind,
                 fields={"confidence": e.confidence, "vision": True}, tags={"zone": e.zone},
             )  # fmt: skip
-            self.alarms(msg)
-            self.fire.on_alarm(msg)
+            self._on_alarm(msg)
             line = message_line(msg, self.site.place(building, "camera", e.camera))
             self.fire.record(SpoolRow(SpoolClass.ALARM, e.ts_ms, e.ts_ms, line))
 
