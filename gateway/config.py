@@ -89,6 +89,12 @@ class SpoolSection(_Section):
     max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
     max_age_h: float = Field(default=24 * 7, gt=0)
     synchronous: Literal["full", "normal"] = "full"
+    history_days: float = Field(
+        default=35.0,
+        ge=0,
+        le=3660,
+        description="days forwarded report points stay in the spool's history (0: none)",
+    )
 
 
 class IngestSection(_Section):
@@ -146,6 +152,12 @@ class FireSection(_Section):
     arrive_s: float = Field(default=180, gt=0)
     deadline_s: float = Field(default=300, gt=0)
     camera_confidence: float = Field(default=0.6, ge=0, le=1)
+    team_seen_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="a camera's `team_seen` at or above this reports the team on scene",
+    )
     prealarm_notify_screens: bool = Field(
         default=False, description="pre-alarms also reach the building's screens and voice"
     )

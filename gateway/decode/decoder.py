@@ -38,6 +38,7 @@ MAX_FUTURE_MS: Final = 86_400_000
 MAX_EXTRA_FIELDS: Final = 64
 MAX_STRING: Final = 1024
 _INT64: Final = (-(2**63), 2**63 - 1)
+_EXACT: Final = 2**53  # integers a float holds exactly
 _EXTRA_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _BARE_STATUS: Final = {b"online": "online", b"offline": "offline"}
@@ -99,7 +100,15 @@ class Decoder:
             raise _error(topic, "not a device-to-gateway channel")
         for spec in specs:
             f = spec.field
-            value = obj.get(f.top)
+            value: Any = obj.get(f.top)
+            if f.plain_float:  # the common case, checked as `_convert` would
+                t = type(value)
+                if t is float and value - value == 0.0:
+                    fields[f.out] = value
+                    continue
+                if t is int and -_EXACT <= value <= _EXACT:
+                    fields[f.out] = float(value)
+                    continue
             for seg in f.rest:
                 value = value.get(seg) if type(value) is dict else None
             if value is None:
@@ -319,6 +328,11 @@ class Decoder:
                     tags["checkpoint"] = checkpoint
                 fields["cumulative"] = plan.cumulative
                 fields.setdefault("retransmission", False)
+            elif event == "team_seen":
+                if "checkpoint" not in tags:  # optional: the topic building may do
+                    checkpoint = self._place_checkpoint(topic)
+                    if checkpoint is not None:
+                        tags["checkpoint"] = checkpoint
             elif "zone" not in tags:
                 place = self._site.place(topic.building, kind, topic.device)
                 if place is None or place.zone is None:

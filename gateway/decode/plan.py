@@ -52,6 +52,13 @@ _EVENT_FIELDS: Final[dict[tuple[str, str], tuple[tuple[str, bool, bool], ...]]] 
     ("camera", "people_count"): (("zone", True, True), ("count", True, False)),
     ("camera", "fire"): (("zone", True, True), ("confidence", True, False)),
     ("camera", "smoke"): (("zone", True, True), ("confidence", True, False)),
+    # A fire team member recognised at a checkpoint (docs/fire.md, "On scene").
+    ("camera", "team_seen"): (
+        ("team", True, False),
+        ("confidence", True, False),
+        ("checkpoint", False, True),
+        ("member", False, False),
+    ),
 }
 _STATUS: Final = (("state", False, False), ("fw", False, False), ("config_hash", False, False))
 _ACK: Final = (("cmd_id", True, False), ("ok", True, False), ("error", False, False))
@@ -76,6 +83,9 @@ class FieldPlan:
     scaled: bool
     values: dict[str, Scalar] | None
     template: tuple[str | None, ...] | None
+    # A top-level number stored as it is (no scaling, mapping or template): the decoder's
+    # fast path takes a finite float of such a field without calling `_convert`.
+    plain_float: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +189,11 @@ def _field_plan(profile: Profile, name: str) -> FieldPlan:
     scale = profile.scale.get(name, 1.0)
     offset = profile.offset.get(name, 0.0)
     template = profile.templates.get(name)
+    scaled = scale != 1.0 or offset != 0.0
+    values = dict(profile.values[name]) if name in profile.values else None
     return FieldPlan(
         name=name,
-        out="card_hash" if name in SECRET_FIELDS else name,
+        out=f"{name}_hash" if name in SECRET_FIELDS else name,
         is_tag=kind == TAG,
         vendor=vendor,
         top=top,
@@ -189,9 +201,14 @@ def _field_plan(profile: Profile, name: str) -> FieldPlan:
         kind=kind,
         scale=scale,
         offset=offset,
-        scaled=scale != 1.0 or offset != 0.0,
-        values=dict(profile.values[name]) if name in profile.values else None,
+        scaled=scaled,
+        values=values,
         template=None if template is None else _template_parts(template),
+        plain_float=kind == FLOAT
+        and not scaled
+        and values is None
+        and template is None
+        and not rest,
     )
 
 

@@ -35,7 +35,7 @@ EVENTS: Final[dict[str, frozenset[str]]] = {
     "heat": DETECTOR_EVENTS,
     "callpoint": frozenset({"alarm", "clear"}),
     "access": frozenset({"swipe", "door_forced", "door_held_open", "passage"}),
-    "camera": frozenset({"line_crossing", "people_count", "fire", "smoke"}),
+    "camera": frozenset({"line_crossing", "people_count", "fire", "smoke", "team_seen"}),
     "screen": frozenset(),
     "voice": frozenset(),
 }
@@ -46,14 +46,24 @@ FLOAT_FIELDS: Final = frozenset({*TELEMETRY_FIELDS, "confidence", "period_s"})
 COUNT_FIELDS: Final = frozenset({"in", "out", "count"})
 BOOL_FIELDS: Final = frozenset({"granted", "retransmission", "ok"})
 STRING_FIELDS: Final = frozenset({"state", "fw", "config_hash", "cmd_id", "error"})
-TAG_FIELDS: Final = frozenset({"door", "dir", "checkpoint", "zone"})
-SECRET_FIELDS: Final = frozenset({"card"})
+TAG_FIELDS: Final = frozenset({"door", "dir", "checkpoint", "zone", "team"})
+# Personal data: stored only as the salted hash `<name>_hash` (e.g. `card_hash`).
+SECRET_FIELDS: Final = frozenset({"card", "member"})
 CANONICAL_FIELDS: Final = (
     FLOAT_FIELDS | COUNT_FIELDS | BOOL_FIELDS | STRING_FIELDS | TAG_FIELDS | SECRET_FIELDS
 )
 # Names the decoder itself writes; a profile may not map onto them.
 DERIVED_FIELDS: Final = frozenset(
-    {"card_hash", "device_ts_ms", "passage", "cumulative", "online", "bytes", "event", "ts"}
+    {
+        *(f"{name}_hash" for name in SECRET_FIELDS),
+        "device_ts_ms",
+        "passage",
+        "cumulative",
+        "online",
+        "bytes",
+        "event",
+        "ts",
+    }
 )
 
 _PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")

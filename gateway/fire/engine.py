@@ -1,8 +1,8 @@
 """The fire incident engine: events in, actions out. Synchronous, deterministic, clock-driven.
 
-The composition root feeds it alarms (alarm lane), acks/status/swipes/clears (bulk lane),
-people's actions and `tick()` at `next_deadline()`; it publishes, notifies and stores what
-comes back. Rules, timers and payloads: docs/fire.md.
+The composition root feeds it alarms (alarm lane), acks/status/swipes/teams seen/clears
+(bulk lane), people's actions and `tick()` at `next_deadline()`; it publishes, notifies and
+stores what comes back. Rules, timers and payloads: docs/fire.md.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class FireEngine:
         return out.actions()
 
     def on_messages(self, msgs: Sequence[DeviceMessage]) -> list[Action]:
-        """The bulk lane: command acks, door controller status, swipes and detector clears.
+        """The bulk lane: command acks, door status, swipes, teams seen and detector clears.
 
         Alarms are ignored here: they come through `on_alarm`.
         """
@@ -154,6 +154,8 @@ class FireEngine:
                         self._r.door_confirmed(door, "status", msg.topic.device, out)
             elif channel == "event" and kind == "access" and msg.event in ("swipe", "passage"):
                 self._swipe(msg, out)
+            elif channel == "event" and kind == "camera" and msg.event == "team_seen":
+                self._seen(msg, out)
             elif channel == "event" and kind in FIRE_DETECTOR_KINDS and msg.event == "clear":
                 self._clear(msg, out)
         return out.actions()
@@ -389,18 +391,32 @@ class FireEngine:
     def _swipe(self, msg: DeviceMessage, out: Out) -> None:
         card = msg.fields.get("card_hash")
         team = self.linkage.card_team(card) if isinstance(card, str) else None
-        if team is None:
+        if team is not None:
+            where = {"device": msg.topic.device, "checkpoint": msg.tags.get("checkpoint")}
+            where["door"] = msg.tags.get("door")
+            self._arrived(team, msg.topic.building, "card", where, out)
+
+    def _seen(self, msg: DeviceMessage, out: Out) -> None:
+        """A camera recognised a member of `team` (below the site's threshold: nothing)."""
+        team, conf = msg.tags.get("team"), msg.fields.get("confidence")
+        if team is None or not isinstance(conf, float | int) or conf < self._s.team_seen_confidence:
             return
-        checkpoint = msg.tags.get("checkpoint")
+        cp = msg.tags.get("checkpoint")
+        where: dict[str, Any] = {"device": msg.topic.device, "checkpoint": cp, "confidence": conf}
+        self._arrived(team, msg.topic.building, "camera", where, out)
+
+    def _arrived(
+        self, team: str, topic_building: str, via: str, where: dict[str, Any], out: Out
+    ) -> None:
+        """`team` is at a checkpoint: on scene for every open incident it was alerted to."""
+        checkpoint = where["checkpoint"]
         for inc in self._st.open_incidents():
             if (
                 inc.state in AWAITING
                 and team in inc.notified
-                and self.linkage.swipe_reaches(msg.topic.building, checkpoint, inc.building)
+                and self.linkage.reaches(topic_building, checkpoint, inc.building)
             ):
-                where = {"device": msg.topic.device, "checkpoint": checkpoint}
-                where["door"] = msg.tags.get("door")
-                self._r.transition(inc, State.ON_SCENE, team, "card", out, extra=where)
+                self._r.transition(inc, State.ON_SCENE, team, via, out, extra=where)
 
     def _clear(self, msg: DeviceMessage, out: Out) -> None:
         t = msg.topic

@@ -160,8 +160,12 @@ class SiteLinkage:
         """The team whose member carries the card with this hash."""
         return self._cards.get(card)
 
-    def swipe_reaches(self, topic_building: str, checkpoint: str | None, building: str) -> bool:
-        """True when a swipe there is at a checkpoint of `building`."""
+    def reaches(self, topic_building: str, checkpoint: str | None, building: str) -> bool:
+        """True when a reader or camera there (a card swipe, a team seen) is at `building`.
+
+        The device publishes under `building`, or `checkpoint` (the message's tag) is of
+        `building` or leads to it.
+        """
         if topic_building == building:
             return True
         cp = self._checkpoints.get(checkpoint) if checkpoint else None
