@@ -29,6 +29,7 @@ from gateway.ingest.pipeline import Batch, IngestPipeline
 from gateway.ingest.ratelimit import DeviceRateLimiter
 from gateway.ingest.topic import DeviceTopic, alert_topic
 from gateway.metrics import GatewayMetrics
+from gateway.notices import NoticeRuntime
 from gateway.protocols.gb26875 import PanelReceiver
 from gateway.site import SiteIndex
 from gateway.spool import AuditRow, Spool, SpoolRow
@@ -100,6 +101,10 @@ class Gateway:
             publish_alert=self._publish_alert,
             notify=self._notify_team,
             attach_audio=self._attach_audio,
+        )
+        # Operator notices share the fire runtime's lock, acks, timers and commits.
+        self.notices = NoticeRuntime(
+            self.fire, cfg.fire, cfg.mqtt.root, cfg.gateway.site, self.clock
         )
         self.headcount = (
             HeadcountService(

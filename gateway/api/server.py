@@ -34,6 +34,7 @@ from gateway.api.auth import (
     is_loopback,
 )
 from gateway.api.live import LIVE_POLL_S, OccupancyHistory, changes, live_state, snapshot_message
+from gateway.api.notices import notices_router
 from gateway.api.routes import api_router, status_snapshot
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def create_app(
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_router(gw, need, history))
+    app.include_router(notices_router(gw, need))
 
     @app.websocket("/api/v1/live")
     async def live(ws: WebSocket, token: str | None = None) -> None:

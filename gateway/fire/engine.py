@@ -27,7 +27,7 @@ from gateway.fire.incident import (
     State,
     next_state,
 )
-from gateway.fire.linkage import SiteLinkage, ZoneRef
+from gateway.fire.linkage import SiteLinkage, Terminal, ZoneRef
 from gateway.fire.respond import GATEWAY, TIMER, Out, Responder
 from gateway.fire.state import FireState
 from gateway.site import SiteIndex
@@ -159,6 +159,11 @@ class FireEngine:
             elif channel == "event" and kind in FIRE_DETECTOR_KINDS and msg.event == "clear":
                 self._clear(msg, out)
         return out.actions()
+
+    def covering(self, terminal: Terminal) -> str | None:
+        """The open incident whose announcement reaches `terminal` now, or None."""
+        inc = self._r.covering(terminal)
+        return inc.id if inc is not None else None
 
     def act(self, incident_id: str, action: str, by: str) -> list[Action]:
         """A person's action: ack | on_scene | resolve | false_alarm | confirm.

@@ -12,15 +12,17 @@ from tests.api.conftest import SecuredGateway, start_secured
 from tests.servers import MosquittoServer
 
 INCIDENT = "{incident}"
+NOTICE = {"text": "电梯维保", "targets": {"buildings": ["b02"]}}
 
 
-def _routes(incident: str) -> list[tuple[str, str, Any, frozenset[Role], list[Any]]]:
+def _routes(incident: str, notice: str) -> list[tuple[str, str, Any, frozenset[Role], list[Any]]]:
     """(method, path, template, roles allowed, a body per allowed role in Role order)."""
     reads = [
         "/readyz", "/api/v1/status", "/api/v1/site", "/api/v1/devices", "/api/v1/devices/health",
         "/api/v1/dead-letters", "/api/v1/incidents", f"/api/v1/incidents/{incident}",
         "/api/v1/occupancy", "/api/v1/occupancy/history",
         f"/api/v1/incidents/{incident}/bundle", "/api/v1/reports/daily",
+        "/api/v1/notices", f"/api/v1/notices/{notice}",
     ]  # fmt: skip
     out: list[tuple[str, str, Any, frozenset[Role], list[Any]]] = [
         ("GET", p, None, READ, []) for p in reads
@@ -31,11 +33,14 @@ def _routes(incident: str) -> list[tuple[str, str, Any, frozenset[Role], list[An
     out.append(("POST", "/api/v1/occupancy/site", None, COMMAND, [{"value": 5}, {"value": 7}]))
     drills = [{"building": "b01", "zone": "b01-f2"}, {"building": "b02", "zone": "b02-f1"}]
     out.append(("POST", "/api/v1/drills", None, COMMAND, drills))
+    out.append(("POST", "/api/v1/notices", None, COMMAND, [NOTICE, NOTICE]))
+    out.append(("DELETE", f"/api/v1/notices/{notice}", None, COMMAND, []))  # idempotent
     return out
 
 
-def _template(path: str, incident: str) -> str:
-    return path.replace(incident, "{incident_id}").replace("/occupancy/site", "/occupancy/{target}")
+def _template(path: str, incident: str, notice: str) -> str:
+    path = path.replace(incident, "{incident_id}").replace(notice, "{notice_id}")
+    return path.replace("/occupancy/site", "/occupancy/{target}")
 
 
 def test_every_route_refuses_no_token_and_wrong_roles_and_admits_right_ones(
@@ -45,11 +50,14 @@ def test_every_route_refuses_no_token_and_wrong_roles_and_admits_right_ones(
         r = op.post("/api/v1/drills", json={"building": "b01", "zone": "b01-f1"})
         assert r.status_code == 201, r.text
         incident = r.json()["id"]
-    routes = _routes(incident)
+        r = op.post("/api/v1/notices", json=NOTICE)
+        assert r.status_code == 201, r.text
+        notice = r.json()["id"]
+    routes = _routes(incident, notice)
     with secured.client(Role.VIEWER) as viewer:
         spec = viewer.get("/openapi.json").json()
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    covered = {(m, _template(p, incident)) for m, p, *_ in routes}
+    covered = {(m, _template(p, incident, notice)) for m, p, *_ in routes}
     covered |= {("GET", "/healthz"), ("GET", "/metrics")}
     assert documented == covered, "a route without an auth test (or a test of a gone route)"
 

@@ -21,7 +21,9 @@ schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = 15
 NEEDS = {"POST /api/v1/incidents/{incident_id}/actions": RESPOND,
-         "POST /api/v1/occupancy/{target}": COMMAND, "POST /api/v1/drills": COMMAND}  # fmt: skip
+         "POST /api/v1/occupancy/{target}": COMMAND, "POST /api/v1/drills": COMMAND,
+         "POST /api/v1/notices": COMMAND,
+         "DELETE /api/v1/notices/{notice_id}": COMMAND}  # fmt: skip
 PUBLIC = {"GET /healthz", "GET /metrics"}
 
 
