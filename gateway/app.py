@@ -69,6 +69,7 @@ class Gateway:
             synchronous=cfg.spool.synchronous,
             clock=self.clock,
             keep_history=cfg.influx.api == "none",
+            history_days=cfg.spool.history_days,
         )
         self.writer = make_writer(cfg)
         self.forwarder = (

@@ -78,11 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("id", help="incident id, e.g. inc-20261124-0007")
     e.add_argument("--out", type=Path, default=Path(), help="folder or .zip path")
 
-    p = sub.add_parser("report", help="daily report (HTML, CSV, XLSX) from the spool")
+    p = sub.add_parser("report", help="daily report (HTML, CSV, XLSX) from the spool or InfluxDB")
     _add_config_args(p)
     p.add_argument("--date", default="yesterday", help="YYYY-MM-DD, today or yesterday")
     p.add_argument("--format", default="html,csv,xlsx", help="comma-separated formats")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
+    p.add_argument(
+        "--source",
+        choices=["auto", "spool", "influx"],
+        default="auto",
+        help="where points come from: the spool's history, InfluxDB 1.x, or auto"
+        " (the spool for the last spool.history_days days, else InfluxDB v1)",
+    )
 
     sub.add_parser(
         "provision",
@@ -167,7 +174,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gateway.reports import daily_report
 
         cfg = load_config(args.config, args.overrides)
-        for path in daily_report(cfg, args.date, args.out, args.format.split(",")):
+        formats = args.format.split(",")
+        for path in daily_report(cfg, args.date, args.out, formats, source=args.source):
             print(path)
         return 0
     if args.command == "drill":

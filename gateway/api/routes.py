@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.auth import COMMAND, READ, RESPOND, Principal, Role
-from gateway.api.live import OccupancyHistory, device_health
+from gateway.api.live import OccupancyHistory, device_health, occupancy_series
 from gateway.errors import GatewayError
 from gateway.fire.incident import IncidentError
 from gateway.headcount import HeadcountError
@@ -185,7 +185,7 @@ def api_router(gw: Gateway, need: Need, history: OccupancyHistory) -> APIRouter:
     async def occupancy_history(
         minutes: int = Query(default=180, ge=1, le=24 * 60), _: Principal = reader
     ) -> dict[str, Any]:
-        return history.series(gw.clock.wall_ms() - minutes * 60_000)
+        return await occupancy_series(gw, history, gw.clock.wall_ms() - minutes * 60_000)
 
     @r.post("/occupancy/{target}")
     async def correct_occupancy(

@@ -3,6 +3,8 @@
 Oldest first within priority classes (the spool's `next_batch` order), one batch at a
 time. A batch is deleted from the outbox only after the database accepted it, so a crash
 or an outage repeats writes but never loses one (same series + timestamp = same point).
+The spool's `mark_forwarded` keeps the report measurements of the batch in its history
+table, which `next_batch` never reads: nothing is sent twice (docs/spool.md).
 """
 
 from __future__ import annotations

@@ -1,23 +1,31 @@
 """The report commands: `community-gateway incident export ID`, `community-gateway report`.
 
-Both read the spool file read-only (`SpoolFile`), so they run beside a live gateway.
+Both read the spool file read-only (`SpoolFile`), so they run beside a live gateway. The
+daily report's points come from the spool (outbox and history) or from InfluxDB 1.x
+(`source`, see `history_source`); incidents always come from the spool's fire audit.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Final
 
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.fire import IncidentError
 from gateway.reports.bundle import write_bundle
 from gateway.reports.daily import DailyReport, DeviceLike, build_daily, day_bounds
-from gateway.reports.history import SpoolFile
+from gateway.reports.history import History, SpoolFile
 from gateway.reports.incidents import rebuild_incident, rebuild_incidents
+from gateway.reports.influx import InfluxV1History
 from gateway.reports.render import FORMATS, ReportError, render
+
+SOURCES: Final = ("auto", "spool", "influx")
+_DAY_MS: Final = 86_400_000
 
 
 def export_incident(cfg: GatewayConfig, incident_id: str, out: Path) -> Path:
@@ -53,16 +61,18 @@ def daily_report(
     *,
     tz: tzinfo | None = None,
     devices: Iterable[DeviceLike] | None = None,
+    source: str = "auto",
 ) -> list[Path]:
     """Write the day's report in each format to `out_dir`; returns the files.
 
     `tz`: the day's time zone (default: this machine's local zone). `devices`: a registry
     snapshot for the current online/offline counts (the CLI has none: left empty).
+    `source`: where the points come from (`history_source`).
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ReportError(f"report formats {bad or formats}: use some of {', '.join(FORMATS)}")
-    report = build_day(cfg, day, tz=tz, devices=devices)
+    report = build_day(cfg, day, tz=tz, devices=devices, source=source)
     out = _out_path(out_dir, folder=True)
     paths = []
     for fmt in formats:
@@ -77,13 +87,19 @@ def build_day(
     *,
     tz: tzinfo | None = None,
     devices: Iterable[DeviceLike] | None = None,
+    source: str = "auto",
+    now_ms: int | None = None,
 ) -> DailyReport:
-    """The day's report data from the spool file (the CLI and the API render it)."""
+    """The day's report data (the CLI and the API render it): incidents from the spool's
+    audit, points from `history_source(cfg, source, …)`."""
+    if source not in SOURCES:
+        raise ReportError(f"report source {source!r}: use one of {', '.join(SOURCES)}")
     if isinstance(day, str):
         day = parse_day(day)
     zone = tz or datetime.now().astimezone().tzinfo or UTC
     start, end = day_bounds(day, zone)
     with SpoolFile(cfg.spool.path) as spool:
+        points = history_source(cfg, source, start, spool, now_ms)
         # Whole histories of the day's incidents: one closed after midnight keeps its close.
         ids = _opened_ids(spool.audit_records(start, end))
         incidents = rebuild_incidents(
@@ -94,12 +110,31 @@ def build_day(
             cfg.site,
             day,
             zone,
-            spool,
+            points,
             incidents,
             cfg.fire.deadline_s,
             devices,
         )
     return report
+
+
+def history_source(
+    cfg: GatewayConfig, source: str, since_ms: int, spool: History, now_ms: int | None = None
+) -> History:
+    """Where a report starting at `since_ms` reads its points.
+
+    `spool`: the spool (outbox and history). `influx`: InfluxDB 1.x (`[influx] api = "v1"`).
+    `auto`: the spool while its history still holds `since_ms` (younger than
+    `spool.history_days`, or everything when nothing is forwarded); InfluxDB v1 for older
+    days; the spool again without a v1 database (v2: Flux only, see docs/reports.md).
+    """
+    if source == "influx":
+        return InfluxV1History.from_config(cfg)
+    if source == "auto" and cfg.influx.api == "v1":
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        if since_ms < now - cfg.spool.history_days * _DAY_MS:
+            return InfluxV1History.from_config(cfg)
+    return spool
 
 
 def _opened_ids(records: list[str]) -> list[str]:

@@ -1,8 +1,10 @@
 """Where reports read stored points and audit records: the spool file, or a live `Spool`.
 
-Both readers give the same thing: the lines of one measurement in a time range, oldest
-first, parsed. `SpoolFile` opens the spool read-only (SQLite WAL lets it read beside a
-running gateway); `LiveSpool` wraps the gateway's own `Spool` for the API.
+Both readers give the same thing: the points of one measurement in a time range, oldest
+first, from the outbox and the history table (what was forwarded; `gateway.spool.history`),
+duplicates merged as InfluxDB merges them. `SpoolFile` opens the spool read-only (SQLite
+WAL lets it read beside a running gateway); `LiveSpool` wraps the gateway's own `Spool` for
+the API. `gateway.reports.influx.InfluxV1History` reads the same points from InfluxDB 1.x.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any, Final, Protocol
 
 from gateway.errors import SpoolError
 from gateway.reports.lineparse import Point, parse_lines
+from gateway.spool.history import select_lines
 from gateway.spool.schema import connect, describe
 
-LIVE_LIMIT: Final = 5_000_000  # lines per measurement read through Spool.history
+LIVE_LIMIT: Final = 5_000_000  # lines per measurement and range read from a spool
 
 
 class History(Protocol):
@@ -47,6 +50,7 @@ class SpoolFile:
         if not {"outbox", "audit"} <= tables:
             self._conn.close()
             raise SpoolError(f"spool {self.path}: not a gateway spool (tables {sorted(tables)})")
+        self._history = "history" in tables  # a version-1 file (older gateway) has none
 
     def close(self) -> None:
         """Close the connection."""
@@ -65,13 +69,19 @@ class SpoolFile:
             raise SpoolError(describe(self.path, exc)) from exc
 
     def points(self, measurement: str, since_ms: int, until_ms: int) -> list[Point]:
-        """Points of `measurement` in [since_ms, until_ms), oldest first."""
-        rows = self._rows(
-            "SELECT line FROM outbox WHERE ts_ms >= ? AND ts_ms < ? AND substr(line, 1, ?) = ?"
-            " ORDER BY ts_ms, id",
-            (since_ms, until_ms, len(measurement), measurement),
-        )
-        return parse_lines([r[0] for r in rows], measurement)
+        """Points of `measurement` in [since_ms, until_ms), oldest first (outbox and history)."""
+        try:
+            lines = select_lines(
+                self._conn,
+                measurement,
+                since_ms,
+                until_ms,
+                LIVE_LIMIT,
+                with_history=self._history,
+            )
+        except sqlite3.Error as exc:
+            raise SpoolError(describe(self.path, exc)) from exc
+        return merge_points(parse_lines(lines, measurement))
 
     def audit_records(self, since_ms: int = 0, until_ms: int | None = None) -> list[str]:
         """Audit records (JSON text) stored in [since_ms, until_ms), in the order stored."""
@@ -93,18 +103,36 @@ class SpoolFile:
         return [r[0] for r in rows]
 
 
-class _HistorySource(Protocol):
-    def history(self, measurement_prefix: str, since_ms: int, limit: int) -> list[str]: ...
+class _LinesSource(Protocol):
+    def lines(self, measurement: str, since_ms: int, until_ms: int, limit: int) -> list[str]: ...
 
 
 class LiveSpool:
     """`History` over the running gateway's `Spool` (its API reader connection)."""
 
-    def __init__(self, spool: _HistorySource, limit: int = LIVE_LIMIT) -> None:
+    def __init__(self, spool: _LinesSource, limit: int = LIVE_LIMIT) -> None:
         self._spool = spool
         self._limit = limit
 
     def points(self, measurement: str, since_ms: int, until_ms: int) -> list[Point]:
-        """Points of `measurement` in [since_ms, until_ms), oldest first."""
-        lines = self._spool.history(measurement, since_ms, self._limit)
-        return [p for p in parse_lines(lines, measurement) if p.ts_ms < until_ms]
+        """Points of `measurement` in [since_ms, until_ms), oldest first (outbox and history)."""
+        lines = self._spool.lines(measurement, since_ms, until_ms, self._limit)
+        return merge_points(parse_lines(lines, measurement))
+
+
+def merge_points(points: list[Point]) -> list[Point]:
+    """One point per (measurement, tags, time), as InfluxDB stores them: a later write of the
+    same point adds or replaces fields. The order of first occurrence is kept.
+
+    A spool holds such repeats after a replay (a restart re-delivers what was not yet
+    acknowledged); the history and the outbox may each hold one copy.
+    """
+    merged: dict[tuple[str, frozenset[tuple[str, str]], int], Point] = {}
+    for p in points:
+        key = (p.measurement, frozenset(p.tags.items()), p.ts_ms)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = p
+        elif p.fields != first.fields:
+            merged[key] = Point(p.measurement, p.tags, {**first.fields, **p.fields}, p.ts_ms)
+    return list(merged.values())

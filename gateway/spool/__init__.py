@@ -1,5 +1,6 @@
 """The durable spool: SQLite (WAL) outbox for the forwarder and embedded history store."""
 
+from gateway.spool.history import HISTORY_MEASUREMENTS
 from gateway.spool.records import (
     DEAD_LETTER_PAYLOAD_MAX,
     AuditRow,
@@ -15,6 +16,7 @@ from gateway.spool.store import MAX_DEAD_LETTERS, Spool
 
 __all__ = [
     "DEAD_LETTER_PAYLOAD_MAX",
+    "HISTORY_MEASUREMENTS",
     "MAX_DEAD_LETTERS",
     "SCHEMA_VERSION",
     "AuditRow",

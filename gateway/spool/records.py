@@ -68,7 +68,8 @@ class CommitResult:
 class SpoolStats:
     """A snapshot of the spool; the `*_total` counters survive restarts.
 
-    `bytes` is the UTF-8 size of the outbox lines (what `max_bytes` bounds), not the file size.
+    `bytes` is the UTF-8 size of the outbox lines, `history_bytes` that of the history's
+    (`max_bytes` bounds their sum), not the file size.
     """
 
     rows: int
@@ -81,6 +82,9 @@ class SpoolStats:
     pruned_total: int = 0  # telemetry dropped by `prune` (older than max_age_h)
     dead_letters: int = 0  # dead letters stored now (at most MAX_DEAD_LETTERS)
     dead_letters_evicted_total: int = 0  # oldest dead letters dropped to respect that bound
+    history_rows: int = 0  # forwarded points kept for reports (gateway.spool.history)
+    history_bytes: int = 0
+    history_evicted_total: int = 0  # history dropped for max_bytes or a full disk
 
 
 def clip_dead_letter(dead: DeadLetter) -> DeadLetter:

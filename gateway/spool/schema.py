@@ -8,15 +8,18 @@ from typing import Final
 
 from gateway.errors import SpoolError
 
-SCHEMA_VERSION: Final = 1  # in PRAGMA user_version
+# In PRAGMA user_version. 2 added the `history` table (forwarded points kept for reports);
+# a version-1 file is migrated in place when it is opened (the DDL below is idempotent).
+SCHEMA_VERSION: Final = 2
 COUNTERS: Final = (
     "evicted_total",
     "dead_letters_total",
     "forwarded_total",
     "pruned_total",
     "dead_letters_evicted_total",
+    "history_evicted_total",
 )
-_TABLES: Final = frozenset({"outbox", "dead_letter", "counters", "audit"})
+_TABLES: Final = frozenset({"outbox", "dead_letter", "counters", "audit", "history"})
 _BUSY_TIMEOUT_MS: Final = 10_000
 _WAL_AUTOCHECKPOINT_PAGES: Final = 4000  # 16 MiB of WAL (~50 batches of 2,000 points)
 _JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
@@ -46,6 +49,13 @@ CREATE TABLE IF NOT EXISTS audit (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts_ms);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    measurement TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_measurement_ts ON history (measurement, ts_ms);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters (name, value) VALUES {", ".join(f"('{c}', 0)" for c in COUNTERS)};
 PRAGMA user_version = {SCHEMA_VERSION};
@@ -97,7 +107,8 @@ def connect(path: Path, synchronous: str, *, read_only: bool = False) -> sqlite3
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the schema in a new file; refuse files of a newer gateway or of another program."""
+    """Create the schema in a new file, bring an older spool up to date (version 1 → 2: the
+    `history` table and its counter); refuse files of a newer gateway or of another program."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise SpoolError(

@@ -2,22 +2,24 @@
 
 One `commit_batch` is one transaction; the pipeline acknowledges MQTT messages only after
 it returns, so a `kill -9` loses nothing that was acknowledged. With no InfluxDB the same
-file is the embedded history store. docs/spool.md states the guarantees.
+file is the embedded history store; with one, forwarded points that reports need move to
+the `history` table (`gateway.spool.history`). docs/spool.md states the guarantees.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from heapq import merge
 from pathlib import Path
 from typing import Final, Literal
 
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SpoolError
+from gateway.spool import history as hist
+from gateway.spool.connection import SpoolConnections
 from gateway.spool.records import (
     AuditRow,
     CommitResult,
@@ -28,7 +30,6 @@ from gateway.spool.records import (
     StoredDeadLetter,
     clip_dead_letter,
 )
-from gateway.spool.schema import connect, describe, migrate
 
 __all__ = [  # the value types are re-exported so `gateway.spool.store` alone is enough
     "MAX_DEAD_LETTERS",
@@ -42,18 +43,20 @@ __all__ = [  # the value types are re-exported so `gateway.spool.store` alone is
 ]
 
 MAX_DEAD_LETTERS: Final = 100_000
-EVICT_TO: Final = 0.9  # after passing max_bytes, evict telemetry down to this fraction of it
+EVICT_TO: Final = 0.9  # after passing max_bytes, evict down to this fraction of it
 _TELEMETRY: Final = 0
 _CLASSES: Final = (0, 1, 2)
 _PRUNE_CHUNK: Final = 20_000  # rows per prune transaction, so commits never wait long
-_LEN: Final = "length(CAST(line AS BLOB))"  # UTF-8 bytes, not characters
+_RELIEVE_HISTORY_ROWS: Final = 2_000  # oldest history rows a full disk takes back per relieve()
+_LEN: Final = hist.LEN  # UTF-8 bytes, not characters
+_DAY_MS: Final = 86_400_000
 
 
 def _nbytes(line: str) -> int:
     return len(line) if line.isascii() else len(line.encode())
 
 
-class Spool:
+class Spool(SpoolConnections):
     """SQLite store-and-forward outbox; thread-safe, synchronous (call it via to_thread).
 
     Writes go through one connection under a lock. Reads use two read-only connections
@@ -61,7 +64,9 @@ class Spool:
     scan never delays a commit (and so an MQTT ack) or the forwarder. Only one process
     should write a spool file: the byte accounting lives in this object.
     `keep_history=True` (no InfluxDB): nothing is forwarded; rows stay as history, bounded
-    by `prune` (telemetry age) and `max_bytes`.
+    by `prune` (telemetry age) and `max_bytes`. Otherwise forwarded rows of the history
+    measurements are kept `history_days` (0: none) in the `history` table, which is the
+    first thing evicted over `max_bytes`.
     """
 
     def __init__(
@@ -73,115 +78,68 @@ class Spool:
         *,
         clock: Clock | None = None,
         keep_history: bool = False,
+        history_days: float = 35.0,
     ) -> None:
         if max_bytes <= 0 or max_age_h <= 0:
             raise SpoolError(f"spool {path}: max_bytes and max_age_h must be positive")
+        if not history_days >= 0:
+            raise SpoolError(f"spool {path}: history_days must be 0 or more, got {history_days}")
         if synchronous not in ("full", "normal"):
             raise SpoolError(f"spool {path}: synchronous must be 'full' or 'normal'")
-        self.path = Path(path)
         self.max_bytes = max_bytes
         self.max_age_h = max_age_h
         self.keep_history = keep_history
+        self.history_days = history_days
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._wlock = threading.Lock()  # the writer connection and the in-memory totals
-        self._rlock = threading.Lock()  # the forwarder's reader: next_batch, stats
-        self._hlock = threading.Lock()  # the API's reader: history, dead_letters
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SpoolError(
-                f"spool {self.path}: cannot create the directory {self.path.parent}"
-                f" ({exc.strerror}); check spool.path and the gateway user's permissions"
-            ) from exc
-        if self.path.is_dir():
-            raise SpoolError(f"spool {self.path}: is a directory; spool.path names a file")
-        try:
-            self._w = connect(self.path, synchronous)
-            migrate(self._w, self.path)
-            self._r = connect(self.path, synchronous, read_only=True)
-            self._h = connect(self.path, synchronous, read_only=True)
-            self._load_totals()
-        except (sqlite3.Error, OSError, SpoolError) as exc:
-            self._close_quietly()
-            if isinstance(exc, SpoolError):
-                raise
-            raise SpoolError(describe(self.path, exc)) from exc
+        super().__init__(path, synchronous)
 
     # ---------------------------------------------------------------- open/close
 
-    def _load_totals(self) -> None:
+    def _opened(self) -> None:
+        """Load the byte accounting and counters (at open)."""
         self._rows = dict.fromkeys(_CLASSES, 0)
         self._bytes = dict.fromkeys(_CLASSES, 0)
         for cls, n, size in self._w.execute(
             f"SELECT cls, count(*), coalesce(sum({_LEN}), 0) FROM outbox GROUP BY cls"
         ):
             self._rows[cls], self._bytes[cls] = n, size
+        self._hist_rows, self._hist_bytes = hist.totals(self._w)
         self._dead_rows = int(self._w.execute("SELECT count(*) FROM dead_letter").fetchone()[0])
         self._counters = dict(self._w.execute("SELECT name, value FROM counters").fetchall())
 
     def relieve(self) -> bool:
         """After a "disk full": fold the WAL into the database file and truncate it, which
-        gives its space back to the filesystem; True when the WAL could be emptied."""
+        gives its space back to the filesystem; True when the WAL could be emptied.
+
+        Then drop the oldest history rows (a few thousand), so their pages can hold new
+        outbox rows: history never keeps the outbox from a disk it could use.
+        """
         with self._wlock:
             try:
                 busy = self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error:
                 return False
+            if self._hist_rows and not self._closed:
+                with suppress(SpoolError):
+                    self._drop_history(_RELIEVE_HISTORY_ROWS)
+                    with suppress(sqlite3.Error):
+                        self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return not busy
 
-    def close(self) -> None:
-        """Checkpoint the WAL into the main file and close; later calls raise SpoolError."""
-        with self._wlock, self._rlock, self._hlock:
-            if self._closed:
-                return
-            self._closed = True
-            # A reader elsewhere (e.g. a backup) may hold the WAL; it is checkpointed next time.
-            with suppress(sqlite3.Error):
-                self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._close_quietly()
+    def _drop_history(self, max_rows: int) -> None:
+        """Delete up to `max_rows` oldest history rows, counted as history evictions (lock held)."""
+        need = -(-self._hist_bytes * max_rows // self._hist_rows)  # their share of the bytes
+        with self._transaction() as conn:
+            n, size = hist.delete_oldest(
+                conn, "history", "1", need, self._hist_rows, self._hist_bytes
+            )
+            self._bump(conn, "history_evicted_total", n)
+        self._after_history(-n, -size, evicted=n)
 
-    def _close_quietly(self) -> None:
-        for name in ("_h", "_r", "_w"):
-            conn: sqlite3.Connection | None = getattr(self, name, None)
-            if conn is not None:
-                with suppress(sqlite3.Error):
-                    conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; any failure rolls back and becomes a SpoolError.
-
-        The caller holds `_wlock` around it and updates the in-memory totals after it, still
-        under the lock, so they change only when the transaction committed.
-        """
-        if self._closed:
-            raise SpoolError(f"spool {self.path}: used after close()")
-        conn = self._w
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):  # SQLite may have rolled back already (SQLITE_FULL)
-                    conn.execute("ROLLBACK")
-            raise SpoolError(describe(self.path, exc)) from exc
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def _reading(self, api: bool = False) -> Iterator[sqlite3.Connection]:
-        """A read-only connection; in WAL mode it sees the last commit and never blocks one."""
-        with self._hlock if api else self._rlock:
-            if self._closed:
-                raise SpoolError(f"spool {self.path}: used after close()")
-            try:
-                yield self._h if api else self._r
-            except sqlite3.Error as exc:
-                raise SpoolError(describe(self.path, exc)) from exc
+    def _after_history(self, rows: int, nbytes: int, evicted: int = 0) -> None:
+        self._hist_rows += rows
+        self._hist_bytes += nbytes
+        self._counters["history_evicted_total"] += evicted
 
     # ---------------------------------------------------------------- writes
 
@@ -191,7 +149,8 @@ class Spool:
         dead: Sequence[DeadLetter] = (),
         audit: Sequence[AuditRow] = (),
     ) -> CommitResult:
-        """Store `rows`, `dead` and `audit` in ONE transaction, then evict telemetry past max_bytes.
+        """Store `rows`, `dead` and `audit` in ONE transaction; past max_bytes, evict history
+        first, then telemetry.
 
         When this returns, everything is on disk (per `synchronous`) and may be acknowledged.
         Audit records (the fire engine's history) are kept apart and never evicted.
@@ -215,15 +174,14 @@ class Spool:
                     conn.executemany(
                         "INSERT INTO audit (ts_ms, incident, record) VALUES (?, ?, ?)", audit
                     )
-                evicted, freed = self._evict(
+                h_evicted, h_freed, evicted, freed = self._evict(
                     conn, sum(bytes_now.values()), rows_now[_TELEMETRY], bytes_now[_TELEMETRY]
                 )
-                if evicted:
-                    self._bump(conn, "evicted_total", evicted)
             rows_now[_TELEMETRY] -= evicted
             bytes_now[_TELEMETRY] -= freed
             self._rows, self._bytes = rows_now, bytes_now
             self._after_dead(len(dead), dead_evicted)
+            self._after_history(-h_evicted, -h_freed, evicted=h_evicted)
             self._counters["evicted_total"] += evicted
         return CommitResult(len(rows), len(dead), evicted)
 
@@ -258,33 +216,26 @@ class Spool:
         self._counters["dead_letters_evicted_total"] += evicted
 
     def _evict(
-        self, conn: sqlite3.Connection, total: int, tel_rows: int, tel_bytes: int
-    ) -> tuple[int, int]:
-        """Delete the oldest telemetry until under EVICT_TO * max_bytes; (rows, bytes) freed."""
+        self, conn: sqlite3.Connection, outbox_bytes: int, tel_rows: int, tel_bytes: int
+    ) -> tuple[int, int, int, int]:
+        """Over max_bytes (outbox + history), delete the oldest history, then the oldest
+        telemetry, until under EVICT_TO * max_bytes; (history rows, bytes, telemetry rows,
+        bytes) freed, counted in the same transaction."""
+        total = outbox_bytes + self._hist_bytes
         if total <= self.max_bytes:
-            return 0, 0
+            return 0, 0, 0, 0
         need = total - int(self.max_bytes * EVICT_TO)
-        evicted = freed = 0
-        after_id = -1
-        while freed < need and evicted < tel_rows:
-            # Read just enough (id, size) pairs to cover the excess, then delete by id range.
-            avg = max(1, (tel_bytes - freed) // max(1, tel_rows - evicted))
-            chunk = min(100_000, (need - freed) // avg + 64)
-            sizes = conn.execute(
-                f"SELECT id, {_LEN} FROM outbox WHERE cls = 0 AND id > ? ORDER BY id LIMIT ?",
-                (after_id, chunk),
-            ).fetchall()
-            if not sizes:
-                break
-            for row_id, size in sizes:
-                after_id = row_id
-                evicted += 1
-                freed += size
-                if freed >= need:
-                    break
-        if evicted:
-            conn.execute("DELETE FROM outbox WHERE cls = 0 AND id <= ?", (after_id,))
-        return evicted, freed
+        h_rows, h_freed = hist.delete_oldest(
+            conn, "history", "1", need, self._hist_rows, self._hist_bytes
+        )
+        rows, freed = hist.delete_oldest(
+            conn, "outbox", "cls = 0", need - h_freed, tel_rows, tel_bytes
+        )
+        if h_rows:
+            self._bump(conn, "history_evicted_total", h_rows)
+        if rows:
+            self._bump(conn, "evicted_total", rows)
+        return h_rows, h_freed, rows, freed
 
     def _bump(self, conn: sqlite3.Connection, name: str, by: int) -> None:
         conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (by, name))
@@ -300,20 +251,52 @@ class Spool:
         )
         return {row_id: (cls, size, rec) for row_id, cls, size, rec in cur.fetchall()}
 
+    def _delete_keeping(
+        self, conn: sqlite3.Connection, ids: Sequence[int], store: bool
+    ) -> tuple[dict[int, tuple[int, int, int]], tuple[int, int]]:
+        """`_delete_ids`, first copying the rows the history keeps into it (or, with
+        `store=False`, only counting them); (deleted rows, (history rows, bytes))."""
+        kept = hist.keep(conn, json.dumps([int(i) for i in ids]), store)
+        return self._delete_ids(conn, ids), kept
+
     def _forget(self, gone: dict[int, tuple[int, int, int]]) -> None:
         for cls, size, _ in gone.values():
             self._rows[cls] -= 1
             self._bytes[cls] -= size
 
     def mark_forwarded(self, ids: Sequence[int]) -> None:
-        """The database accepted these rows: delete them from the outbox (one transaction)."""
+        """The database accepted these rows: delete them from the outbox, moving those the
+        history keeps into it (one transaction).
+
+        When the move fails (a full disk: the history rows need pages a delete does not),
+        the rows are deleted without it, the lost history counted as evicted: history never
+        keeps the outbox from draining.
+        """
         if not ids:
             return
+        if self.history_days <= 0:
+            self._forwarded(ids, keep=None)
+            return
+        try:
+            self._forwarded(ids, keep=True)
+        except SpoolError:
+            self._forwarded(ids, keep=False)
+
+    def _forwarded(self, ids: Sequence[int], keep: bool | None) -> None:
         with self._wlock:
             with self._transaction() as conn:
-                gone = self._delete_ids(conn, ids)
+                if keep is None:
+                    gone, (h_rows, h_bytes) = self._delete_ids(conn, ids), (0, 0)
+                else:
+                    gone, (h_rows, h_bytes) = self._delete_keeping(conn, ids, keep)
                 self._bump(conn, "forwarded_total", len(gone))
+                if keep is False and h_rows:
+                    self._bump(conn, "history_evicted_total", h_rows)
             self._forget(gone)
+            if keep:
+                self._after_history(h_rows, h_bytes)
+            elif keep is False:
+                self._after_history(0, 0, evicted=h_rows)
             self._counters["forwarded_total"] += len(gone)
 
     def dead_letter_lines(self, rows: Sequence[tuple[int, str, str]], stage: str) -> None:
@@ -335,7 +318,9 @@ class Spool:
             self._after_dead(len(dead), dead_evicted)
 
     def prune(self) -> int:
-        """Drop telemetry received more than max_age_h ago (by the injected clock); rows dropped."""
+        """Drop telemetry received more than max_age_h ago (by the injected clock), and history
+        points older than history_days; returns the telemetry rows dropped."""
+        self._prune_history(self._clock.wall_ms() - round(self.history_days * _DAY_MS))
         cutoff = self._clock.wall_ms() - round(self.max_age_h * 3_600_000)
         dropped = 0
         while True:
@@ -355,6 +340,15 @@ class Spool:
             dropped += len(sizes)
             if len(sizes) < _PRUNE_CHUNK:
                 return dropped
+
+    def _prune_history(self, cutoff_ms: int) -> None:
+        while self._hist_rows:
+            with self._wlock:
+                with self._transaction() as conn:
+                    n, size = hist.prune_chunk(conn, cutoff_ms, _PRUNE_CHUNK)
+                self._after_history(-n, -size)
+            if n < _PRUNE_CHUNK:
+                return
 
     # ---------------------------------------------------------------- reads
 
@@ -376,20 +370,30 @@ class Spool:
         return batch
 
     def history(self, measurement_prefix: str, since_ms: int, limit: int) -> list[str]:
-        """Lines whose measurement starts with the prefix and ts_ms >= since_ms.
+        """Lines (outbox and history) whose text starts with the prefix and ts_ms >= since_ms.
 
-        The newest `limit` of them, returned oldest first (the embedded store's read path).
+        The newest `limit` of them, returned oldest first. A scan: for one measurement in a
+        time range, `lines` reads the history through its index.
         """
         if limit <= 0:
             return []
+        where = "ts_ms >= ? AND substr(line, 1, ?) = ?"
+        args = (since_ms, len(measurement_prefix), measurement_prefix)
         with self._reading(api=True) as conn:
             lines = conn.execute(
-                "SELECT line FROM (SELECT line, ts_ms, id FROM outbox WHERE ts_ms >= ?"
-                " AND substr(line, 1, ?) = ? ORDER BY ts_ms DESC, id DESC LIMIT ?)"
-                " ORDER BY ts_ms, id",
-                (since_ms, len(measurement_prefix), measurement_prefix, limit),
+                f"SELECT line FROM (SELECT line, ts_ms, src, id FROM (SELECT line, ts_ms,"
+                f" 0 AS src, id FROM history WHERE {where} UNION ALL SELECT line, ts_ms, 1, id"
+                f" FROM outbox WHERE {where}) ORDER BY ts_ms DESC, src DESC, id DESC LIMIT ?)"
+                " ORDER BY ts_ms, src, id",
+                (*args, *args, limit),
             ).fetchall()
         return [line for (line,) in lines]
+
+    def lines(self, measurement: str, since_ms: int, until_ms: int, limit: int) -> list[str]:
+        """Lines of exactly `measurement` with since_ms <= ts < until_ms, outbox and history,
+        oldest first, at most `limit` (the reports' and charts' read path)."""
+        with self._reading(api=True) as conn:
+            return hist.select_lines(conn, measurement, since_ms, until_ms, limit)
 
     def dead_letters(self, limit: int = 100) -> list[StoredDeadLetter]:
         """The newest dead letters first (for the API and CLI)."""
@@ -422,4 +426,7 @@ class Spool:
                 pruned_total=counters["pruned_total"],
                 dead_letters=self._dead_rows,
                 dead_letters_evicted_total=counters["dead_letters_evicted_total"],
+                history_rows=self._hist_rows,
+                history_bytes=self._hist_bytes,
+                history_evicted_total=counters["history_evicted_total"],
             )
