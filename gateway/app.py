@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gateway import systemd
 from gateway.clock import Clock, SystemClock
@@ -33,7 +34,9 @@ from gateway.notices import NoticeRuntime
 from gateway.protocols.gb26875 import PanelReceiver
 from gateway.site import SiteIndex
 from gateway.spool import AuditRow, Spool, SpoolRow
-from gateway.vision import CameraEvent, Crossing, VisionService
+
+if TYPE_CHECKING:
+    from gateway.vision import CameraEvent, Crossing, VisionService
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +129,17 @@ class Gateway:
             self.clock,
             on_delivery=self._on_delivery,
         )
-        self.vision = (
-            VisionService(
+        self.vision: VisionService | None = None
+        if cfg.vision.enabled and cfg.vision.cameras:
+            from gateway.vision import VisionService  # OpenCV is loaded only with cameras
+
+            self.vision = VisionService(
                 cfg.vision,
                 self.clock,
                 on_crossings=self._on_crossings,
                 on_events=self._on_camera_events,
                 on_status=self._on_camera_status,
             )
-            if cfg.vision.enabled and cfg.vision.cameras
-            else None
-        )
         self.panels = (
             PanelReceiver(
                 cfg.panels,

@@ -111,7 +111,7 @@ class DeviceRegistry:
             if "fw" in fields:
                 rec.fw = str(fields["fw"])
             battery = fields.get("battery")
-            if isinstance(battery, int | float) and not isinstance(battery, bool):
+            if type(battery) is float or type(battery) is int:  # not bool, not None
                 self._battery(rec, float(battery), msg.ts_ms, alerts)
             if msg.event is not None and t.channel == "event":
                 self._event(rec, msg, alerts)

@@ -149,24 +149,58 @@ def tag_set(tags: Mapping[str, str]) -> str:
 
 def field_set(fields: Mapping[str, FieldValue]) -> str:
     """`k=v,...` of the storable fields, or `n=1i` when none is."""
-    parts: dict[str, str] = {}
+    parts: list[str] = []
+    prefixes = _PLAIN_FIELD_PREFIX
     for key, value in fields.items():
-        if not key or key == "time":
-            continue
         # Inlined common cases of format_field_value: this loop is the encoder's hot spot.
         kind = type(value)
         text: str | None
         if kind is float:
-            text = float.__repr__(value) if value - value == 0.0 else None  # type: ignore[operator]
+            if value - value != 0.0:  # type: ignore[operator]
+                continue  # inf or nan
+            text = float.__repr__(value)
         elif kind is int:
-            text = f"{value}i" if _INT64_MIN <= value <= _INT64_MAX else None  # type: ignore[operator]
+            if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+                continue
+            text = f"{value}i"
         else:
             text = format_field_value(value)
-        if text is not None:
+            if text is None:
+                continue
+        prefix = prefixes.get(key)
+        if prefix is None:
+            if not key or key == "time":
+                continue
+            prefix = _field_prefix(key)
+            if prefix[:-1] != key:
+                return _escaped_field_set(fields)
+        parts.append(prefix + text)
+    return ",".join(parts) if parts else _FALLBACK_FIELD
+
+
+def _escaped_field_set(fields: Mapping[str, FieldValue]) -> str:
+    # Some key needs escaping, and two keys may then escape alike ("a\\" and "a/"):
+    # the last one wins, as InfluxDB would keep it.
+    parts: dict[str, str] = {}
+    for key, value in fields.items():
+        text = format_field_value(value)
+        if key and key != "time" and text is not None:
             parts[escape_field_key(key)] = text
-    if not parts:
-        return _FALLBACK_FIELD
-    return ",".join([f"{k}={v}" for k, v in parts.items()])
+    return ",".join([f"{k}={v}" for k, v in parts.items()]) if parts else _FALLBACK_FIELD
+
+
+# "key=" for field keys that need no escaping (the usual case), so the hot loop is one
+# dict lookup per field. Bounded: payload keys come from devices.
+_PLAIN_FIELD_PREFIX: dict[str, str] = {}
+
+
+def _field_prefix(key: str) -> str:
+    prefix = escape_field_key(key) + "="
+    if prefix[:-1] == key:
+        if len(_PLAIN_FIELD_PREFIX) >= _CACHE_SIZE:
+            _PLAIN_FIELD_PREFIX.clear()
+        _PLAIN_FIELD_PREFIX[key] = prefix
+    return prefix
 
 
 def measurement_for(kind: str, channel: str) -> str:

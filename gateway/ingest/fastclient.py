@@ -9,9 +9,12 @@ and changes three private hooks, pinned to paho-mqtt 2.1–2.2 and covered by th
 tests against a real Mosquitto:
 - `_sock_recv` serves paho's small reads from one large `recv` (64 KiB);
 - `loop_read` keeps parsing until that buffer is drained (else complete packets could wait
-  in it while `select` sees an idle socket);
-- `_handle_publish` parses QoS 0/1 PUBLISH packets itself and hands
-  `(topic, payload, mid, qos)` to `deliver`; with manual acks nothing else is needed.
+  in it while `select` sees an idle socket), and takes the complete QoS 0/1 PUBLISH packets
+  in the buffer straight from it (`_read_publishes`), without paho's per-packet state
+  machine; anything else, or a packet cut by the buffer's end, goes through paho;
+- `_handle_publish` (a PUBLISH that came through paho) parses QoS 0/1 PUBLISH packets
+  itself; both hand `(topic, payload, mid, qos)` to `deliver`; with manual acks nothing
+  else is needed.
 `ack_many` sends all PUBACKs of a committed batch as one write.
 """
 
@@ -26,6 +29,7 @@ from paho.mqtt.enums import MQTTErrorCode
 Deliver = Callable[[str, bytes, int, int], None]
 _READ_CHUNK = 65536
 _PUBACK = 0x40
+_PUBLISH = 0x30
 
 
 class IngestClient(paho.Client):
@@ -60,6 +64,10 @@ class IngestClient(paho.Client):
         if self._sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         while True:
+            if self._rpos < len(self._rbuf) and self._in_packet["command"] == 0:
+                self._read_publishes()
+                if self._rpos >= len(self._rbuf):
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)
@@ -68,12 +76,46 @@ class IngestClient(paho.Client):
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
 
+    def _read_publishes(self) -> None:
+        """Deliver the complete QoS 0/1 PUBLISH packets at the head of the read buffer.
+
+        Stops at anything else (another packet type, QoS 2, a packet cut by the end of
+        the buffer, a malformed length) and leaves it to paho's `_packet_read`.
+        """
+        buf, pos, end = self._rbuf, self._rpos, len(self._rbuf)
+        start = pos
+        while pos < end:
+            header = buf[pos]
+            if header & 0xF0 != _PUBLISH or header & 0x06 > 0x02:
+                break
+            i, length, shift = pos + 1, 0, 0
+            while i < end and shift < 28:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                break  # remaining length cut by the buffer's end (or malformed): paho reads it
+            if i + length > end:
+                break
+            self._publish(header, buf[i : i + length])
+            pos = i + length
+        if pos != start:
+            self._rpos = pos
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
+        if header & 0x06 > 0x02:
+            return super()._handle_publish()  # QoS 2: paho's own flow
+        self._publish(header, bytes(self._in_packet["packet"]))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _publish(self, header: int, packet: bytes) -> None:
         qos = (header & 0x06) >> 1
-        if qos == 2:
-            return super()._handle_publish()
-        packet = bytes(self._in_packet["packet"])
         topic_len = int.from_bytes(packet[0:2], "big")
         pos = 2 + topic_len
         try:
@@ -95,7 +137,6 @@ class IngestClient(paho.Client):
                     break
             pos += props_len
         self._deliver(topic, packet[pos:], mid, qos)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # --- acknowledging ---
 
