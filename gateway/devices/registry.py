@@ -111,7 +111,8 @@ class DeviceRegistry:
             if "fw" in fields:
                 rec.fw = str(fields["fw"])
             battery = fields.get("battery")
-            if type(battery) is float or type(battery) is int:  # not bool, not None
+            # A repeated reading cannot change the low-battery state: skip the check.
+            if (type(battery) is float or type(battery) is int) and battery != rec.battery:
                 self._battery(rec, float(battery), msg.ts_ms, alerts)
             if msg.event is not None and t.channel == "event":
                 self._event(rec, msg, alerts)

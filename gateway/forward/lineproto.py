@@ -261,14 +261,30 @@ def message_line(msg: DeviceMessage, place: DevicePlace | None) -> str:
     fields: Mapping[str, FieldValue] = msg.fields
     if "card" in fields:
         fields = {k: v for k, v in fields.items() if k != "card"}
-    if not msg.tags:
+    tags = msg.tags
+    if not tags:
         prefix = _series_prefix(topic, event, gateway_ts, place)
     else:
-        tags = dict(msg.tags)
-        moved = tags.pop("card_hash", None)
-        tags.pop("card", None)
-        if moved is not None and "card_hash" not in fields:
-            fields = {**fields, "card_hash": moved}
-        tags.update(_schema_tags(topic, event, gateway_ts, place))
-        prefix = escape_measurement(measurement_for(topic.kind, topic.channel)) + tag_set(tags)
+        if "card_hash" in tags or "card" in tags:
+            tags = dict(tags)
+            moved = tags.pop("card_hash", None)
+            tags.pop("card", None)
+            if moved is not None and "card_hash" not in fields:
+                fields = {**fields, "card_hash": moved}
+        prefix = _tagged_prefix(topic, event, gateway_ts, place, tuple(tags.items()))
     return f"{prefix} {field_set(fields)} {msg.ts_ms}"
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _tagged_prefix(
+    topic: DeviceTopic,
+    event: str | None,
+    gateway_ts: bool,
+    place: DevicePlace | None,
+    payload_tags: tuple[tuple[str, str], ...],
+) -> str:
+    """`_series_prefix` with the payload's tags (door, dir, checkpoint, ...): few values per
+    device, so cached too. Schema tags win over payload tags of the same name."""
+    tags = dict(payload_tags)
+    tags.update(_schema_tags(topic, event, gateway_ts, place))
+    return escape_measurement(measurement_for(topic.kind, topic.channel)) + tag_set(tags)
