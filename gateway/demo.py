@@ -161,7 +161,7 @@ async def run_demo(duration_s: float, rate: float, api_port: int) -> int:
     )
     console.print(f"  spool:      {cfg.spool.path}")
     console.print("  Ctrl-C to stop.")
-    model = TrafficModel(cfg, seed=1)
+    model = TrafficModel(cfg, seed=1, profiles=gw.profiles)
     sim = asyncio.to_thread(
         publish,
         "127.0.0.1",

@@ -2,13 +2,17 @@
 
 from gateway.sim.publisher import PublishError, PublishReport, publish, simulate
 from gateway.sim.traffic import MIX, SimMessage, TrafficModel
+from gateway.sim.vendor import EncodeError, VendorEncoder, VendorTraffic
 
 __all__ = [
     "MIX",
+    "EncodeError",
     "PublishError",
     "PublishReport",
     "SimMessage",
     "TrafficModel",
+    "VendorEncoder",
+    "VendorTraffic",
     "publish",
     "simulate",
 ]

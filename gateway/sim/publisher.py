@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.config import GatewayConfig
-from gateway.decode.profiles import load_profile
+from gateway.decode.profiles import ProfileSet, load_profile
 from gateway.errors import GatewayError, ProfileError
 from gateway.sim.traffic import SimMessage, TrafficModel
 
@@ -266,7 +266,12 @@ def simulate(
     if not rate_per_s > 0 or not duration_s > 0:
         raise PublishError(f"rate {rate_per_s}/s for {duration_s} s: both must be > 0")
     count = max(1, round(rate_per_s * duration_s))
-    model = TrafficModel(cfg, seed, config_hashes=_canonical_hashes(cfg.gateway.profiles_dir))
+    model = TrafficModel(
+        cfg,
+        seed,
+        config_hashes=_canonical_hashes(cfg.gateway.profiles_dir),
+        profiles=ProfileSet.load(cfg.gateway.profiles_dir),
+    )
     start_ms = time.time_ns() // 1_000_000
     stream: Iterator[SimMessage] = model.messages(count, start_ms, rate_per_s)
     return publish(

@@ -1,8 +1,10 @@
 """Deterministic device traffic over a site model: the load generator and the demo's devices.
 
 Pure and seeded: the same config and seed give the same messages, byte for byte. Payloads
-follow CONTRACT.md (canonical profile). Random draws are made per chunk with numpy and
-payloads are filled into pre-built byte templates, so generation outruns any broker.
+follow CONTRACT.md (canonical profile); given the firmware profiles, devices with a vendor
+profile are simulated too, in their own payload format (gateway/sim/vendor.py). Random
+draws are made per chunk with numpy and payloads are filled into pre-built byte templates,
+so generation outruns any broker.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Final
 import numpy as np
 
 from gateway.config import GatewayConfig
+from gateway.decode.profiles import ProfileSet
 from gateway.errors import ConfigError
+from gateway.sim.vendor import VendorTraffic
 from gateway.site import SiteIndex
 
 # Share of each message category in the generated stream (renormalised over the categories
@@ -62,16 +66,26 @@ class TrafficModel:
     The model is stateful: consecutive `messages` calls continue the random stream and keep
     every device's timestamps strictly increasing, so no two points of one device collide.
     Devices whose firmware profile (`[site] profile_rules`) is not `canonical` are left
-    out: their payloads would have to be in that vendor's format. `config_hashes` (kind →
-    the canonical profile's `config_hash`) makes status heartbeats report an in-sync config;
+    out unless `profiles` is given: then they are simulated too and their payloads are
+    encoded in their profile's format (the stream of a site without vendor devices is the
+    same either way). `config_hashes` (kind → the canonical profile's `config_hash`) makes
+    status heartbeats report an in-sync config (a vendor device: its own profile's hash);
     without it each device reports a random hash of its own.
     """
 
     def __init__(
-        self, cfg: GatewayConfig, seed: int = 1, *, config_hashes: Mapping[str, str] | None = None
+        self,
+        cfg: GatewayConfig,
+        seed: int = 1,
+        *,
+        config_hashes: Mapping[str, str] | None = None,
+        profiles: ProfileSet | None = None,
     ) -> None:
         self._rng = np.random.default_rng(seed)
         index = SiteIndex(cfg.site)
+        vendor = VendorTraffic(profiles, index) if profiles is not None else None
+        self._vendor = vendor
+        self._is_vendor: list[bool] = []
         base = f"{cfg.mqtt.root}/{cfg.gateway.site}/"
         self._devices: list[_Device] = []
         self._smoke: list[int] = []
@@ -83,11 +97,13 @@ class TrafficModel:
         seen: dict[tuple[str, str, str], int] = {}
 
         def add(building: str, kind: str, device: str) -> int | None:
-            if index.profile_for(kind, device) != "canonical":
+            is_vendor = index.profile_for(kind, device) != "canonical"
+            if is_vendor and vendor is None:
                 return None
             key = (building, kind, device)
             if key not in seen:
                 seen[key] = len(self._devices)
+                self._is_vendor.append(is_vendor)
                 self._devices.append(
                     _Device(building, kind, device, f"{base}{building}/{kind}/{device}/")
                 )
@@ -108,7 +124,10 @@ class TrafficModel:
                 i = add(cp.building, "access", dev)
                 if i is not None and cp.doors:
                     self._readers.append(i)
-                    reader_doors.append([d.encode() for d in cp.doors])
+                    doors = cp.doors
+                    if vendor is not None and self._is_vendor[i]:
+                        doors = vendor.door_names("access", dev, doors)
+                    reader_doors.append([d.encode() for d in doors])
             for dev in cp.cameras:
                 i = add(cp.building, "camera", dev)
                 if i is not None:
@@ -130,6 +149,8 @@ class TrafficModel:
         if config_hashes:
             for i, d in enumerate(self._devices):
                 known = config_hashes.get(d.kind)
+                if profiles is not None and self._is_vendor[i]:
+                    known = profiles.get(d.kind, index.profile_for(d.kind, d.device)).config_hash
                 if known is not None:
                     self._hash[i] = known.encode()
         self._cards = [b"%010d" % v for v in rng.integers(1, 10**10, _CARD_POOL).tolist()]
@@ -174,6 +195,9 @@ class TrafficModel:
             smoke,
             self._temp[i] + 8.0,
         )
+        if self._vendor is not None and self._is_vendor[i]:
+            d = self._devices[i]
+            payload = self._vendor.rewrite(d.kind, d.device, "event", payload)
         return self._message(i, "event", payload, ts, True)
 
     def _stamp(self, i: int, nominal: int) -> int:
@@ -203,6 +227,7 @@ class TrafficModel:
         tele_order, tele_pos = self._telemetry_order, self._telemetry_pos
         status_order, status_pos = self._status_order, self._status_pos
         readers, cameras = self._readers, self._cameras
+        vendor, is_vendor = self._vendor, self._is_vendor
         for k in range(n):
             cat = cats[k]
             u = pick[k]
@@ -284,6 +309,8 @@ class TrafficModel:
                 else:
                     payload = b'{"ts":%d,"event":"%s"}' % (ts, event)
             d = devices[i]
+            if vendor is not None and is_vendor[i]:
+                payload = vendor.rewrite(d.kind, d.device, channel, payload)
             # Keep the roll-call positions current: the caller may stop iterating anywhere.
             self._telemetry_pos, self._status_pos = tele_pos, status_pos
             yield SimMessage(
