@@ -43,6 +43,8 @@ class Publisher:
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.05, 0.5)
+        self.acked_at: dict[int, float] = {}  # mid -> monotonic time of the broker's PUBACK
+        self.client.on_publish = self._on_publish
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.infos: list[paho.MQTTMessageInfo] = []
@@ -53,6 +55,14 @@ class Publisher:
     def publish(self, topic: str, payload: bytes) -> None:
         self.times.append(time.monotonic())
         self.infos.append(self.client.publish(topic, payload, qos=1))
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self.acked_at[mid] = time.monotonic()
+
+    def ack_time(self, i: int) -> float | None:
+        """When the broker acknowledged message i (None: never). Mids are unique below 65,535
+        messages; a message re-sent after a reconnect keeps its mid."""
+        return self.acked_at.get(self.infos[i].mid)
 
     def stream(self, make: Callable[[int], tuple[str, bytes]], rate_per_s: float) -> None:
         """Publish make(0), make(1), ... at `rate_per_s` in a thread until `stop_stream`."""
