@@ -34,6 +34,22 @@ AUDIT_KINDS: Final = frozenset(
 )  # fmt: skip
 
 
+def checked_record(obj: Any, id_key: str, kinds: frozenset[str], what: str) -> dict[str, Any]:
+    """A stored record's dict (`{id_key, seq, ts, kind, by, data}`) with every key of the
+    right type and a known kind; ValueError says which key is wrong. Shared by the fire
+    engine's and the notices' audit records."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what} must be an object, got {type(obj).__name__}")
+    types = {id_key: str, "seq": int, "ts": int, "kind": str, "by": str, "data": dict}
+    for key, want in types.items():
+        value = obj.get(key)
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise ValueError(f"{what} key {key!r}: expected {want.__name__}")
+    if obj["kind"] not in kinds:
+        raise ValueError(f"{what} kind {obj['kind']!r} is unknown")
+    return obj
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One event of an incident's timeline: who (`by`) did what (`kind`, `data`) when (`ts`).
@@ -63,15 +79,7 @@ class AuditRecord:
     @classmethod
     def from_dict(cls, obj: Any) -> AuditRecord:
         """Parse a stored record; ValueError says which key is wrong."""
-        if not isinstance(obj, dict):
-            raise ValueError(f"audit record must be an object, got {type(obj).__name__}")
-        types = {"incident": str, "seq": int, "ts": int, "kind": str, "by": str, "data": dict}
-        for key, want in types.items():
-            value = obj.get(key)
-            if not isinstance(value, want) or isinstance(value, bool):
-                raise ValueError(f"audit record key {key!r}: expected {want.__name__}")
-        if obj["kind"] not in AUDIT_KINDS:
-            raise ValueError(f"audit record kind {obj['kind']!r} is unknown")
+        obj = checked_record(obj, "incident", AUDIT_KINDS, "audit record")
         return cls(obj["incident"], obj["seq"], obj["ts"], obj["kind"], obj["by"], obj["data"])
 
     def line(self, site: str) -> str:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gateway.fire.actions import checked_record
 from gateway.forward.lineproto import encode_point
 from gateway.spool import AuditRow
 
@@ -50,15 +51,7 @@ class NoticeRecord:
     @classmethod
     def from_dict(cls, obj: Any) -> NoticeRecord:
         """Parse a stored record; ValueError says which key is wrong."""
-        if not isinstance(obj, dict):
-            raise ValueError(f"notice record must be an object, got {type(obj).__name__}")
-        types = {"notice": str, "seq": int, "ts": int, "kind": str, "by": str, "data": dict}
-        for key, want in types.items():
-            value = obj.get(key)
-            if not isinstance(value, want) or isinstance(value, bool):
-                raise ValueError(f"notice record key {key!r}: expected {want.__name__}")
-        if obj["kind"] not in KINDS:
-            raise ValueError(f"notice record kind {obj['kind']!r} is unknown")
+        obj = checked_record(obj, "notice", KINDS, "notice record")
         return cls(obj["notice"], obj["seq"], obj["ts"], obj["kind"], obj["by"], obj["data"])
 
     def line(self, site: str) -> str:
