@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from gateway.spool import Spool
 from tests.spool._crash_child import KEPT, TELEMETRY
+from tests.spool.killing import run_and_kill
 
 CHILD = Path(__file__).with_name("_crash_child.py")
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 12
 LINE = re.compile(r"crash,b=(\d+),i=(\d+) ")
 
 
 def run_child_and_kill(path: Path, first: int, sync: str, max_bytes: int, delay_s: float) -> int:
     """Start the writer, SIGKILL it after `delay_s` of committing; the last batch it reported."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(path), str(first), sync, str(max_bytes)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None and child.stderr is not None
-        ready = child.stdout.readline()
-        assert ready == "ready\n", f"child failed to start: {ready!r} {child.stderr.read()!r}"
-        time.sleep(delay_s)
-        os.kill(child.pid, signal.SIGKILL)
-        out, err = child.communicate(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == -signal.SIGKILL, err
-    reported = [int(line) for line in out.splitlines(keepends=True) if line.endswith("\n")]
+    reported = run_and_kill(CHILD, [str(path), str(first), sync, str(max_bytes)], delay_s)
     assert reported == list(range(first, first + len(reported)))
     return reported[-1] if reported else first - 1
 

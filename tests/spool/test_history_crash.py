@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from gateway.spool import Spool
 from tests.spool._history_crash_child import ROWS
+from tests.spool.killing import run_and_kill
 
 CHILD = Path(__file__).with_name("_history_crash_child.py")
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 8
 LINE = re.compile(r"occupancy,b=(\d+),i=(\d+),")
 
 
-def run_and_kill(path: Path, first: int, sync: str, delay_s: float) -> int:
+def run_once(path: Path, first: int, sync: str, delay_s: float) -> int:
     """Start the child, SIGKILL it after `delay_s`; the last batch it reported forwarded."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(path), str(first), sync],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None and child.stderr is not None
-        ready = child.stdout.readline()
-        assert ready == "ready\n", f"child failed to start: {ready!r} {child.stderr.read()!r}"
-        time.sleep(delay_s)
-        os.kill(child.pid, signal.SIGKILL)
-        out, err = child.communicate(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == -signal.SIGKILL, err
-    reported = [int(line) for line in out.splitlines(keepends=True) if line.endswith("\n")]
+    reported = run_and_kill(CHILD, [str(path), str(first), sync], delay_s)
     return reported[-1] if reported else first - 1
 
 
@@ -53,7 +29,7 @@ def test_kill_minus_nine_while_forwarding_moves_each_row_exactly_once(tmp_path: 
     last = -1
     deadline = time.monotonic() + 40
     for kill in range(KILLS):
-        last = run_and_kill(path, last + 1, ("full", "normal")[kill % 2], rng.uniform(0.05, 0.4))
+        last = run_once(path, last + 1, ("full", "normal")[kill % 2], rng.uniform(0.05, 0.4))
         spool = Spool(path, max_bytes=1 << 30, max_age_h=1e6)
         try:
             outbox = [r.line for r in spool.next_batch(10_000_000)]
