@@ -21,7 +21,7 @@ from gateway.clock import Clock
 from gateway.decode.message import DeviceMessage, may_be_alarm
 from gateway.errors import DecodeError, SpoolError, TopicError
 from gateway.ingest.mqtt import RawMessage
-from gateway.ingest.ratelimit import DeviceRateLimiter
+from gateway.ingest.ratelimit import DeviceRateLimiter, message_time_s
 from gateway.ingest.topic import DeviceTopic, FireActionTopic, parse_topic
 from gateway.metrics import GatewayMetrics
 
@@ -208,7 +208,8 @@ class IngestPipeline:
             limiter = self._limiter
             if limiter is not None and not result.is_alarm:
                 t = result.topic
-                if not limiter.allow((t.building, t.kind, t.device), raw.received_mono):
+                now = message_time_s(result.ts_ms, result.received_ms)
+                if not limiter.allow((t.building, t.kind, t.device), now):
                     batch.rate_limited += 1
                     return
             batch.messages.append(result)

@@ -1,7 +1,13 @@
 """Per-device rate limiting of the bulk lane: a device that floods cannot crowd out others.
 
-A token bucket per device (`rate_per_s` sustained, `burst` at once), read from the injected
-clock. Alarms never pass through here: the pipeline exempts the alarm lane.
+A token bucket per device (`rate_per_s` sustained, `burst` at once) that runs on message
+time (`message_time_s`): the device's own clock when the decoder found it plausible, never
+more than `AHEAD_MS` ahead of the receive time. Receive time alone would mistake a backlog
+for a flood: after a gateway restart or a broker outage the broker replays its queue at
+line speed, tens of messages a second per device, all of which are legitimate. A device
+whose clock runs fast gains at most `AHEAD_MS` of tokens once (capped by `burst`); one that
+repeats a timestamp or has none is limited on the receive time. Alarms never pass through
+here: the pipeline exempts the alarm lane.
 """
 
 from __future__ import annotations
@@ -9,6 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _MAX_DEVICES = 200_000
+AHEAD_MS = 60_000
+
+
+def message_time_s(ts_ms: int, received_ms: int) -> float:
+    """The limiter's clock for one message: its timestamp, at most AHEAD_MS past receipt."""
+    return min(ts_ms, received_ms + AHEAD_MS) / 1000.0
 
 
 @dataclass(slots=True)
@@ -28,15 +40,19 @@ class DeviceRateLimiter:
         self.dropped_total = 0
 
     def allow(self, device: tuple[str, str, str], now: float) -> bool:
-        """True when the device may send one more message now."""
+        """True when the device may send one more message at `now` (seconds).
+
+        Time only moves forward per device: an older message earns no tokens back.
+        """
         bucket = self._buckets.get(device)
         if bucket is None:
             if len(self._buckets) >= _MAX_DEVICES:
                 self._buckets.clear()
             self._buckets[device] = _Bucket(self._burst - 1, now)
             return True
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
-        bucket.at = now
+        if now > bucket.at:
+            bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
+            bucket.at = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return True
