@@ -232,6 +232,7 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
             "dropped": gw.vision.dropped(),
         },
         "queued": gw.pipeline.queued,
+        "queued_peak": gw.pipeline.queued_peak,
         "spool": {
             "rows": stats.rows,
             "bytes": stats.bytes,
@@ -246,11 +247,12 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
             "drain_lines_per_s": fwd.drain_lines_per_s,
         },
         "devices": gw.registry.counts(),
-        "alarms": [asdict(a) for a in list(gw.alarms.recent)[-10:]],
+        "alarms": [asdict(a) for a in list(gw.alarms.recent.copy())[-10:]],
         "alarms_total": gw.alarms.total,
         "incidents": gw.fire.snapshot(),
         "occupancy": gw.headcount.engine.occupancy() if gw.headcount is not None else {},
-        "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms],
+        # deque.copy() runs in C under the GIL: the MQTT thread may append meanwhile.
+        "alarm_lane_ms": [round(v, 3) for v in gw.pipeline.alarm_lane_ms.copy()],
     }
 
 

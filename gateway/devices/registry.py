@@ -160,7 +160,7 @@ class DeviceRegistry:
     def counts(self) -> dict[str, int]:
         """Devices per state (unknown, online, offline)."""
         out = {"unknown": 0, "online": 0, "offline": 0}
-        for rec in self.devices.values():
+        for rec in list(self.devices.values()):  # one C call: safe while the committer adds
             out[rec.state] += 1
         return out
 
