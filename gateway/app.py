@@ -184,8 +184,11 @@ class Gateway:
             batch_max_msgs=cfg.ingest.batch_max_msgs,
             limiter=DeviceRateLimiter(cfg.ingest.device_rate_per_s, cfg.ingest.device_burst),
             relieve=self.spool.relieve,
+            capacity=cfg.mqtt.receive_maximum,
         )
-        self.link = MqttLink(cfg, self.pipeline.submit, self.metrics, self.clock)
+        self.link = MqttLink(
+            cfg, self.pipeline.submit, self.metrics, self.clock, room=self.pipeline.wait_for_room
+        )
 
     def _profile_for(self, kind: str, device: str) -> Profile:
         return self.profiles.get(kind, self.site.profile_for(kind, device))

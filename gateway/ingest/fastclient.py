@@ -16,6 +16,8 @@ tests against a real Mosquitto:
   itself; both hand `(topic, payload, mid, qos)` to `deliver`; with manual acks nothing
   else is needed.
 `ack_many` sends all PUBACKs of a committed batch as one write.
+`room(timeout_s)`, when given, is asked before each read: while it says False the client
+reads nothing (its writes, acks included, go on), so TCP pushes back on the broker.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 Deliver = Callable[[str, bytes, int, int], None]
+Room = Callable[[float], bool]
 _READ_CHUNK = 65536
+_PAUSE_S = 0.05  # while the consumer is full: how long one read waits for room
 _PUBACK = 0x40
 _PUBLISH = 0x30
 
@@ -35,9 +39,12 @@ _PUBLISH = 0x30
 class IngestClient(paho.Client):
     """paho `Client` with buffered reads, a lean PUBLISH path and batched PUBACKs."""
 
-    def __init__(self, *args: Any, deliver: Deliver, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, deliver: Deliver, room: Room | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._deliver = deliver
+        self._room = room
         self._rbuf = b""
         self._rpos = 0
 
@@ -45,6 +52,8 @@ class IngestClient(paho.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
+            if self._room is not None and not self._room(0.0):
+                raise BlockingIOError  # the consumer is full: paho stops reading for now
             data = super()._sock_recv(_READ_CHUNK)  # BlockingIOError when nothing is there
             if not data:
                 return b""  # the connection closed
@@ -63,6 +72,8 @@ class IngestClient(paho.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         if self._sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
+        if self._room is not None and not self._room(_PAUSE_S):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS  # full: read later, the broker keeps it
         while True:
             if self._rpos < len(self._rbuf) and self._in_packet["command"] == 0:
                 self._read_publishes()

@@ -57,9 +57,12 @@ class MqttLink:
         sink: MessageSink,
         metrics: GatewayMetrics,
         clock: Clock,
+        room: Callable[[float], bool] | None = None,
     ) -> None:
+        """`room(timeout_s)` is asked before each read: False pauses reading (backpressure)."""
         self._cfg = cfg
         self._sink = sink
+        self._room = room
         self._metrics = metrics
         self._clock = clock
         self._generation = 0
@@ -81,6 +84,7 @@ class MqttLink:
         m = self._cfg.mqtt
         client = IngestClient(
             deliver=self._deliver,
+            room=self._room,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._cfg.client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,

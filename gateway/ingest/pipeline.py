@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -70,6 +71,7 @@ class IngestPipeline:
         limiter: DeviceRateLimiter | None = None,
         relieve: Callable[[], object] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        capacity: int = 20_000,
     ) -> None:
         self._root = root
         self._site = site
@@ -84,6 +86,10 @@ class IngestPipeline:
         self._inbox: collections.deque[
             tuple[RawMessage, DeviceMessage | FireActionTopic | str | None]
         ] = collections.deque()
+        self._capacity = capacity
+        self.queued_peak = 0  # the most uncommitted messages held at once (since start)
+        self._room = threading.Event()
+        self._room.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._signalled = False
@@ -113,11 +119,28 @@ class IngestPipeline:
             decoded = self._decode_one(raw)
             if isinstance(decoded, DeviceMessage) and decoded.is_alarm:
                 self._alarm(raw, decoded)
-        self._inbox.append((raw, decoded))
+        inbox = self._inbox
+        inbox.append((raw, decoded))
+        if len(inbox) > self.queued_peak:
+            self.queued_peak = len(inbox)
         loop = self._loop
-        if loop is not None and (not self._signalled or len(self._inbox) == self._batch_max_msgs):
+        if loop is not None and (not self._signalled or len(inbox) == self._batch_max_msgs):
             self._signalled = True
             loop.call_soon_threadsafe(self._wakeup.set)
+
+    def wait_for_room(self, timeout_s: float) -> bool:
+        """On the MQTT thread, before reading more: True when the inbox has room.
+
+        The inbox holds at most `capacity` uncommitted messages (the MQTT receive maximum)
+        whether or not the broker honours it: when full, the MQTT thread stops reading and
+        TCP pushes back on the broker, which keeps the messages in its session.
+        """
+        if len(self._inbox) < self._capacity:
+            return True
+        self._room.clear()
+        if len(self._inbox) < self._capacity:  # a batch was taken meanwhile
+            return True
+        return self._room.wait(timeout_s)
 
     def _alarm(self, raw: RawMessage, msg: DeviceMessage) -> None:
         # Measured as the hook is called (receive → hook); what the hook then does (the
@@ -197,6 +220,8 @@ class IngestPipeline:
         for _ in range(min(len(inbox), self._batch_max_msgs)):
             raw, result = inbox.popleft()
             self._place(batch, raw, self._decode_one(raw) if result is None else result)
+        if len(inbox) < self._capacity:
+            self._room.set()
         self._flush_in_counters()
         return batch
 

@@ -6,6 +6,7 @@ import json
 import queue
 import random
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,3 +237,33 @@ def test_tls_and_password_from_config(tmp_path: Path) -> None:
             assert gw.terminate() == 0
     finally:
         broker.stop()
+
+
+def test_a_replayed_backlog_stays_within_the_inbox_bound_and_is_not_taken_for_a_flood(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    cfg, api_port = write_config(tmp_path, mosquitto.port, api="none", client_id="gw-backlog")
+    gw = GatewayProcess(cfg, api_port, tmp_path / "gateway.log", "mqtt.receive_maximum=100")
+    gw.start()
+    assert gw.terminate() == 0  # the broker now keeps the gateway's session
+    # An hour of 4 detectors (one reading each 4 s) queued while the gateway was down: the
+    # broker replays it at line speed, 1,000 messages per device in well under a second.
+    t0 = now_ms() - 3_600_000
+    items = [telemetry(f"SD-b01-1-{i % 4 + 1}", t0 + 1000 * i) for i in range(4000)]
+    publish_all(mosquitto.port, items)
+    gw.start()
+    try:
+        gw.wait_committed(len(items))
+        status = gw.status()
+        metrics = urllib.request.urlopen(f"http://{HOST}:{api_port}/metrics", timeout=5).read()
+    finally:
+        assert gw.terminate() == 0
+    # The inbox holds at most receive_maximum, plus what one 64 KiB socket read carries.
+    per_read = 65536 // min(len(t) + len(p) + 5 for t, p in items) + 1
+    assert 100 <= status["queued_peak"] <= 100 + per_read, status["queued_peak"]
+    limited = [
+        line for line in metrics.decode().splitlines()
+        if line.startswith("gateway_rate_limited_messages_total")
+    ]  # fmt: skip
+    assert limited and all(float(line.split()[-1]) == 0 for line in limited), limited
+    assert status["spool"]["dead_letters"] == 0

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.ingest.fastclient import IngestClient
+from gateway.ingest.fastclient import IngestClient, Room
 
 Delivered = tuple[str, bytes, int, int]
 
@@ -59,9 +59,12 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         b.close()
 
 
-def _client(sock: socket.socket, v5: bool, out: list[Delivered]) -> IngestClient:
+def _client(
+    sock: socket.socket, v5: bool, out: list[Delivered], room: Room | None = None
+) -> IngestClient:
     client = IngestClient(
         deliver=lambda t, p, m, q: out.append((t, p, m, q)),
+        room=room,
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id="fastclient-test",
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
@@ -162,3 +165,29 @@ def test_qos2_publish_is_left_to_paho(pair: tuple[socket.socket, socket.socket])
     for _ in range(4):
         client.loop_read()
     assert out == [("c/s/b/smoke/d/event", b"a", 8, 1)]  # QoS 2 went through paho's flow
+
+
+def test_a_full_consumer_stops_reading_until_there_is_room(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    reader, writer = pair
+    out: list[Delivered] = []
+    capacity = [0]  # the consumer takes this many messages
+
+    def room(timeout_s: float) -> bool:
+        return len(out) < capacity[0]
+
+    client = _client(reader, False, out, room)
+    sent = [(f"c/s/b/smoke/d{n}/telemetry", b"x" * 1000, n + 1, 1) for n in range(150)]
+    writer.sendall(b"".join(_publish(t, p, q, m, False) for t, p, m, q in sent))
+    for _ in range(3):
+        client.loop_read()
+    assert out == []  # full: nothing read, the socket keeps the bytes
+    capacity[0] = 40
+    for _ in range(3):
+        client.loop_read()
+    # Reads stop once full; what one 64 KiB read brought in is still delivered.
+    assert 40 <= len(out) <= 40 + 65536 // 1000 + 1 < len(sent)
+    capacity[0] = 10**6
+    client.loop_read()
+    assert out == sent

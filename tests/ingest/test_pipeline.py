@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from gateway.clock import ManualClock
 from gateway.decode.message import DeviceMessage
@@ -40,7 +41,9 @@ def _raw(topic: str, payload: bytes, mid: int) -> RawMessage:
     return RawMessage(topic, payload, mid, 1, 1, 1_000, 0.0)
 
 
-def _pipeline(sink: _Sink, acked: list[int], sleeps: list[float]) -> IngestPipeline:
+def _pipeline(
+    sink: _Sink, acked: list[int], sleeps: list[float], capacity: int = 20_000
+) -> IngestPipeline:
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
@@ -60,6 +63,7 @@ def _pipeline(sink: _Sink, acked: list[int], sleeps: list[float]) -> IngestPipel
         clock=ManualClock(),
         batch_max_ms=1,
         sleep=fake_sleep,
+        capacity=capacity,
     )
 
 
@@ -101,3 +105,18 @@ async def test_drain_gives_up_when_the_spool_refuses_leaving_messages_in_the_bro
     await p.drain()
     assert acked == [] and sleeps == []
     assert p.commit_error is not None and "disk is full" in p.commit_error
+
+
+async def test_the_inbox_has_room_until_capacity_and_again_after_a_commit() -> None:
+    sink, acked, sleeps = _Sink(), [], []
+    p = _pipeline(sink, acked, sleeps, capacity=3)
+    for mid in range(1, 4):
+        assert p.wait_for_room(0.0) is True
+        p.submit(_raw("community/s/b1/smoke/SD-1/telemetry", b"{}", mid))
+    t0 = time.monotonic()
+    assert p.wait_for_room(0.05) is False  # full: the MQTT thread waits, then reads nothing
+    assert time.monotonic() - t0 >= 0.04
+    waiter = asyncio.create_task(asyncio.to_thread(p.wait_for_room, 5.0))
+    await p.drain()  # the batch is taken: room again, the waiting thread wakes at once
+    assert await asyncio.wait_for(waiter, 2.0) is True
+    assert p.queued == 0 and p.queued_peak == 3 and acked == [1, 2, 3]
