@@ -207,8 +207,10 @@ def _summarize(cfg: GatewayConfig) -> None:
 
 async def run_gateway(cfg: GatewayConfig) -> int:
     """Run one gateway until SIGTERM/SIGINT; exit code 0 after a clean drain."""
+    from gateway import malloc
     from gateway.app import Gateway
 
+    malloc.tune()  # before the gateway's threads exist
     # The alarm lane runs on the MQTT thread; a shorter GIL switch interval (default 5 ms)
     # bounds how long it can wait behind a batch being encoded on the event loop. Shorter
     # still (0.5 ms was tried) costs ~10 % of ingest in forced GIL hand-overs.

@@ -121,8 +121,7 @@ class IngestPipeline:
                 self._alarm(raw, decoded)
         inbox = self._inbox
         inbox.append((raw, decoded))
-        if len(inbox) > self.queued_peak:
-            self.queued_peak = len(inbox)
+        self.queued_peak = max(self.queued_peak, len(inbox))
         loop = self._loop
         if loop is not None and (not self._signalled or len(inbox) == self._batch_max_msgs):
             self._signalled = True
