@@ -7,31 +7,25 @@ the time the gateway's output for that message arrived.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.config import GatewayConfig
 from gateway.decode.profiles import ProfileSet, load_profile
-from gateway.errors import GatewayError, ProfileError
+from gateway.errors import ProfileError
 from gateway.sim.traffic import SimMessage, TrafficModel
+from gateway.sim.wire import PublishConnection, PublishError
 
 _CONNECT_TIMEOUT_S = 10.0
 _PROGRESS_EVERY = 1024
-
-
-class PublishError(GatewayError):
-    """The simulator cannot publish as asked: bad rate, broker unreachable or refusing."""
 
 
 @dataclass(slots=True)
@@ -52,29 +46,6 @@ class PublishReport:
     def rate_per_s(self) -> float:
         """Acknowledged messages per second over the run."""
         return self.acked / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-class _Acks:
-    """PUBACK bookkeeping written from paho's network thread."""
-
-    def __init__(self) -> None:
-        self.done = 0
-        self.rejected = 0
-        self.connected = threading.Event()
-        self.refused: str | None = None
-        self.receive_maximum = 65535
-
-    def on_connect(self, _c: Any, _u: Any, _flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            self.refused = str(reason)
-        # MQTT v5: the broker says how many unacknowledged QoS>0 messages it accepts.
-        self.receive_maximum = int(getattr(props, "ReceiveMaximum", 65535))
-        self.connected.set()
-
-    def on_publish(self, _c: Any, _u: Any, _mid: int, reason: Any, _props: Any) -> None:
-        if reason.is_failure:
-            self.rejected += 1
-        self.done += 1
 
 
 def publish(
@@ -105,72 +76,39 @@ def publish(
     """
     if rate_per_s is not None and not rate_per_s > 0:
         raise PublishError(f"rate {rate_per_s} messages/s: must be > 0")
-    acks = _Acks()
-    v5 = protocol == "5"
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-        clean_session=None if v5 else True,
+    conn = PublishConnection(
+        host,
+        port,
+        client_id,
+        protocol=protocol,
+        username=username,
+        password=password,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        timeout_s=_CONNECT_TIMEOUT_S,
     )
-    # The in-flight window is ours (`max_pending`): paho's own rescans its whole queue on
-    # every PUBACK, which caps throughput at a few thousand messages per second.
-    client.max_inflight_messages_set(0)
-    client.max_queued_messages_set(0)
-    client.on_connect = acks.on_connect
-    client.on_publish = acks.on_publish
-    if username is not None:
-        client.username_pw_set(username, password)
-    if tls_ca is not None:
-        client.tls_set(
-            ca_certs=str(tls_ca),
-            certfile=str(tls_cert) if tls_cert else None,
-            keyfile=str(tls_key) if tls_key else None,
-        )
     try:
-        if v5:
-            client.connect(host, port, keepalive=30, clean_start=True)
-        else:
-            client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise PublishError(f"cannot connect to MQTT broker {host}:{port}: {exc}") from exc
-    client.loop_start()
-    try:
-        if not acks.connected.wait(_CONNECT_TIMEOUT_S):
-            raise PublishError(f"MQTT broker {host}:{port}: no CONNACK in {_CONNECT_TIMEOUT_S} s")
-        if acks.refused is not None:
-            raise PublishError(f"MQTT broker {host}:{port} refused the connection: {acks.refused}")
         with _Progress(progress, total) as bar:
-            sent_ns, t0 = _publish_all(
-                client,
-                messages,
-                rate_per_s=rate_per_s,
-                qos=qos,
-                acks=acks,
-                max_pending=min(max_pending, acks.receive_maximum) if qos else max_pending,
-                stall_s=ack_timeout_s,
-                bar=bar,
-            )
+            window = min(max_pending, conn.receive_maximum) if qos else max_pending
+            sent_ns, t0 = _publish_all(conn, messages, rate_per_s, qos, window, ack_timeout_s, bar)
             deadline = time.monotonic() + ack_timeout_s
-            while acks.done < len(sent_ns) and time.monotonic() < deadline:
-                time.sleep(0.002)
-                bar.update(len(sent_ns), acks.done)
+            conn.flush()
+            while conn.acked + conn.rejected < len(sent_ns) and time.monotonic() < deadline:
+                conn.read(min(0.05, max(0.0, deadline - time.monotonic())))
+                bar.update(len(sent_ns), conn.acked)
             elapsed = time.perf_counter() - t0 if len(sent_ns) else 0.0
-            bar.update(len(sent_ns), acks.done, force=True)
+            bar.update(len(sent_ns), conn.acked, force=True)
     finally:
-        client.disconnect()
-        client.loop_stop()
-    good = acks.done - acks.rejected
-    return PublishReport(len(sent_ns), good, acks.rejected, elapsed, sent_ns)
+        conn.close()
+    return PublishReport(len(sent_ns), conn.acked, conn.rejected, elapsed, sent_ns)
 
 
 def _publish_all(
-    client: paho.Client,
+    conn: PublishConnection,
     messages: Iterable[SimMessage],
-    *,
     rate_per_s: float | None,
     qos: int,
-    acks: _Acks,
     max_pending: int,
     stall_s: float,
     bar: _Progress,
@@ -179,29 +117,34 @@ def _publish_all(
     wall_ns = time.time_ns
     clock = time.perf_counter
     interval = 1.0 / rate_per_s if rate_per_s else 0.0
+    topics: dict[str, bytes] = {}
     t0 = clock()
     for i, msg in enumerate(messages):
         if interval:
-            # Sleep only when ahead by a millisecond: per-message sleeps cannot be that short.
+            # Wait only when ahead by a millisecond: per-message sleeps cannot be that short.
             ahead = t0 + i * interval - clock()
             if ahead > 0.001:
-                time.sleep(ahead)
-        if i - acks.done >= max_pending:
-            _wait_for_acks(acks, i - max_pending + 1, stall_s)
+                conn.flush()
+                _wait(conn, ahead)
+        if i - conn.acked - conn.rejected >= max_pending:
+            conn.wait_for_acks(i - max_pending + 1, stall_s)
+        topic = topics.get(msg.topic)
+        if topic is None:
+            topic = topics[msg.topic] = msg.topic.encode()
         stamps.append(wall_ns())
-        client.publish(msg.topic, msg.payload, qos=qos)
+        conn.publish(topic, msg.payload, qos)
+        if interval:
+            conn.flush()  # paced: each message leaves when its time comes
         if i % _PROGRESS_EVERY == 0:
-            bar.update(i + 1, acks.done)
+            bar.update(i + 1, conn.acked)
     return np.array(stamps, dtype=np.int64), t0
 
 
-def _wait_for_acks(acks: _Acks, target: int, stall_s: float) -> None:
-    """Block until `target` messages are acknowledged; PublishError if the broker stalls."""
-    deadline = time.monotonic() + stall_s
-    while acks.done < target:
-        if time.monotonic() > deadline:
-            raise PublishError(f"no acknowledgement from the broker for {stall_s} s")
-        time.sleep(0.0005)
+def _wait(conn: PublishConnection, seconds: float) -> None:
+    """Sleep `seconds`, reading acknowledgements meanwhile."""
+    until = time.perf_counter() + seconds
+    while (left := until - time.perf_counter()) > 0:
+        conn.read(left)
 
 
 class _Progress:

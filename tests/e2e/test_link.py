@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import random
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.certs import start_tls_broker
 from tests.e2e.harness import GatewayProcess, now_ms, publish_all, telemetry, write_config
 from tests.servers import HOST, MosquittoServer, wait_until
 
@@ -134,82 +134,8 @@ def test_mqtt_311_works_as_well_as_5(tmp_path: Path, mosquitto: MosquittoServer)
         assert gw.terminate() == 0
 
 
-def _make_certs(d: Path) -> None:
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-    )
-    run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    )
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    )
-
-
 def test_tls_and_password_from_config(tmp_path: Path) -> None:
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    _make_certs(certs)
-    passwd = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "gateway", "s3cret"], check=True)
-    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "device", "dev"], check=True)
-    (tmp_path / "broker").mkdir()
-    broker = MosquittoServer(tmp_path / "broker")
-    broker.config_path.write_text(
-        "\n".join(
-            [
-                f"listener {broker.port} 127.0.0.1",
-                f"cafile {certs / 'ca.crt'}",
-                f"certfile {certs / 'server.crt'}",
-                f"keyfile {certs / 'server.key'}",
-                "allow_anonymous false",
-                f"password_file {passwd}",
-                "user root",
-                f"log_dest file {broker.mosquitto_log}",
-                "",
-            ]
-        )
-    )
-    broker.start()
+    broker, certs = start_tls_broker(tmp_path, {"gateway": "s3cret", "device": "dev"})
     try:
         (tmp_path / "mqtt.pass").write_text("s3cret\n")
         cfg, api_port = write_config(tmp_path, broker.port, api="none", client_id="gw-tls")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +16,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.sim import PublishError, TrafficModel, publish, simulate
+from gateway.sim import PublishError, SimMessage, TrafficModel, publish, simulate
+from gateway.sim.wire import PublishConnection
 from gateway.sitegen import generate_site_toml
+from tests.certs import start_tls_broker
 from tests.servers import HOST, MosquittoServer, free_port, wait_until
 
 T0 = 1_795_475_306_083
@@ -127,3 +130,91 @@ def test_bad_rate_or_duration_is_a_publish_error() -> None:
     cfg = site_config(1)
     with pytest.raises(PublishError, match="both must be > 0"):
         simulate(cfg, rate_per_s=100.0, duration_s=0.0, progress=False)
+
+
+def test_tls_and_password_and_a_wrong_password_is_refused(tmp_path: Path) -> None:
+    broker, certs = start_tls_broker(tmp_path, {"sim": "pw", "watcher": "w"})
+    try:
+        cfg = site_config(broker.port)
+        msgs = list(TrafficModel(cfg).messages(2000, T0, 1000.0))
+        got: list[str] = []
+        watcher = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        watcher.username_pw_set("watcher", "w")
+        watcher.tls_set(ca_certs=str(certs / "ca.crt"))
+        watcher.on_message = lambda _c, _u, msg: got.append(msg.topic)
+        watcher.connect(HOST, broker.port)
+        watcher.subscribe(f"community/{cfg.gateway.site}/#", qos=1)
+        watcher.loop_start()
+        try:
+            time.sleep(0.5)
+            for protocol in ("5", "3.1.1"):
+                report = publish(
+                    HOST, broker.port, msgs[:1000] if protocol == "5" else msgs[1000:], None,
+                    protocol=protocol, username="sim", password="pw", tls_ca=certs / "ca.crt",
+                )  # fmt: skip
+                assert (report.acked, report.rejected) == (1000, 0)
+            wait_until(lambda: len(got) >= 2000, 15, what="messages over TLS at the watcher")
+            assert got == [m.topic for m in msgs]
+        finally:
+            watcher.disconnect()
+            watcher.loop_stop()
+        with pytest.raises(PublishError, match="refused the connection: not authorized"):
+            publish(HOST, broker.port, msgs, None, username="sim", password="nope",
+                    tls_ca=certs / "ca.crt")  # fmt: skip
+        with pytest.raises(PublishError, match=f"MQTT broker {HOST}:{broker.port}"):
+            publish(HOST, broker.port, msgs, None, username="sim", password="pw")  # no TLS
+    finally:
+        broker.stop()
+
+
+def test_the_brokers_receive_maximum_bounds_the_window(tmp_path: Path) -> None:
+    # Mosquitto sends max_inflight_messages to MQTT 5 clients as Receive Maximum.
+    server = MosquittoServer(tmp_path)
+    text = server.config_path.read_text().replace(
+        "max_inflight_messages 0", "max_inflight_messages 7"
+    )
+    server.config_path.write_text(text)
+    server.start()
+    try:
+        conn = PublishConnection(HOST, server.port, "rm-probe")
+        assert conn.receive_maximum == 7
+        conn.close()
+        cfg = site_config(server.port)
+        msgs = list(TrafficModel(cfg).messages(500, T0, 1000.0))
+        assert publish(HOST, server.port, msgs, None, max_pending=1000).acked == 500
+    finally:
+        server.stop()
+
+
+def test_a_puback_with_a_failure_reason_counts_as_rejected() -> None:
+    # Mosquitto 2.0 drops the connection right after a 0x87 PUBACK (an ACL denial), so a
+    # scripted peer plays the broker: CONNACK, then PUBACKs success, "no subscribers"
+    # (0x10) and "not authorized" (0x87).
+    listener = socket.create_server((HOST, 0))
+    port = listener.getsockname()[1]
+
+    def broker() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(1024)  # CONNECT
+            conn.sendall(b"\x20\x03\x00\x00\x00")  # CONNACK, success, no properties
+            got = b""
+            while got.count(b"\x32") < 3:  # three QoS 1 PUBLISH headers ("2" is in no topic)
+                got += conn.recv(1024)
+            conn.sendall(b"\x40\x02\x00\x01" + b"\x40\x03\x00\x02\x10" + b"\x40\x03\x00\x03\x87")
+            conn.recv(1024)  # DISCONNECT
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    try:
+        msgs = [
+            SimMessage(
+                f"c/s/b/smoke/d{i}/telemetry", b"{}", "smoke", "telemetry", "b", f"d{i}", i, False
+            )
+            for i in range(3)
+        ]
+        report = publish(HOST, port, msgs, None)
+        assert (report.sent, report.acked, report.rejected) == (3, 2, 1)
+    finally:
+        thread.join(5)
+        listener.close()
