@@ -32,6 +32,8 @@ class RunResult:
     resolution_ms: float | None = None
     ended: str = ""
     rss_mb: float | None = None
+    cpu_s: float | None = None  # the system's own process, first publish → end of the run
+    db_cpu_s: float | None = None  # influxd over the same span (the poller's queries included)
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -133,6 +135,8 @@ def summarize(
                 "p99_ms": _r(r.p99_ms),
                 "latency_samples": r.samples,
                 "rss_mb": _r(r.rss_mb),
+                "cpu_s": _r(r.cpu_s, 2),
+                "influxd_cpu_s": _r(r.db_cpu_s, 2),
                 "ended": r.ended,
             }
             for k, r in runs.items()
@@ -163,6 +167,8 @@ def print_table(runs: dict[str, RunResult], summary: dict[str, Any]) -> None:
         "p99 ms",
         "publisher msgs/s",
         "peak RSS MB",
+        "CPU s",
+        "influxd CPU s",
         "ended",
     ):
         table.add_column(col, justify="left" if col in ("system", "ended") else "right")
@@ -192,9 +198,11 @@ def print_table(runs: dict[str, RunResult], summary: dict[str, Any]) -> None:
             fmt(r.p99_ms, ",.1f"),
             fmt(r.publisher_msgs_per_s),
             fmt(r.rss_mb, ",.0f"),
+            fmt(r.cpu_s, ".1f"),
+            fmt(r.db_cpu_s, ".1f"),
             r.ended,
         )
-    out = Console(width=160)
+    out = Console(width=190)
     out.print(table)
     out.print(f"gateway extra points (not device messages): {summary['gateway_extra_points']}")
     out.print(

@@ -55,6 +55,16 @@ def rss_mb(pid: int) -> float | None:
     return int(match.group(1)) / 1024 if match else None
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a running process has used so far."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_proc(proc: subprocess.Popen[bytes] | None) -> int | None:
     """SIGTERM, wait, SIGKILL: by PID, bounded."""
     if proc is None:

@@ -78,6 +78,11 @@ def test_quick_benchmark_reports_every_number_and_loses_nothing(tmp_path: Path) 
         system = result["systems"][name]
         assert (system["lost"], system["duplicated"]) == (0, 0), name
     assert result["systems"]["ceiling"]["landed"] == 5000
+    # CPU seconds of each system's process and of influxd over its run are reported.
+    for name in ("gateway", "batched", "naive", "ceiling"):
+        assert result["systems"][name]["cpu_s"] > 0, name
+    for name in ("gateway", "batched", "naive"):
+        assert result["systems"][name]["influxd_cpu_s"] > 0, name
 
 
 def test_bad_message_count_is_a_clear_error_not_a_traceback() -> None:
