@@ -24,6 +24,7 @@ from gateway.forward import Forwarder, make_writer
 from gateway.forward.lineproto import encode_point, message_line
 from gateway.headcount import HeadcountEngine
 from gateway.headcount.service import HeadcountService
+from gateway.ingest.alarmlink import AlarmLink
 from gateway.ingest.committer import SpoolCommitter
 from gateway.ingest.mqtt import MqttLink, RawMessage
 from gateway.ingest.pipeline import Batch, IngestPipeline
@@ -189,6 +190,8 @@ class Gateway:
         self.link = MqttLink(
             cfg, self.pipeline.submit, self.metrics, self.clock, room=self.pipeline.wait_for_room
         )
+        # Alarms behind a backlog on `link` would wait for it: they also come this way.
+        self.alarm_link = AlarmLink(cfg, self.pipeline.alarm_only, self.clock)
 
     def _profile_for(self, kind: str, device: str) -> Profile:
         return self.profiles.get(kind, self.site.profile_for(kind, device))
@@ -342,6 +345,7 @@ class Gateway:
                 link = tg.create_task(self.link.run(), name="mqtt")
                 pipeline = tg.create_task(self.pipeline.run(), name="pipeline")
                 others = [
+                    tg.create_task(self.alarm_link.run(), name="mqtt-alarms"),
                     tg.create_task(self._supervise(), name="supervision"),
                     tg.create_task(self._prune(), name="prune"),
                     tg.create_task(self.fire.run(self.committer.commit_rows), name="fire"),

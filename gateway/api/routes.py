@@ -222,6 +222,7 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
         "site": gw.cfg.gateway.site,
         "gateway": gw.cfg.gateway.id,
         "mqtt_connected": gw.link.connected,
+        "mqtt_alarm_link_connected": gw.alarm_link.connected,
         "committed": gw.pipeline.committed_total,
         "vision": None
         if gw.vision is None

@@ -48,6 +48,20 @@ class RawMessage:
 MessageSink = Callable[[RawMessage], None]
 
 
+def apply_credentials(client: paho.Client, cfg: GatewayConfig) -> None:
+    """User name, password and TLS from `[mqtt]`, for every connection the gateway opens."""
+    m = cfg.mqtt
+    if m.username:
+        client.username_pw_set(m.username, cfg.read_secret(m.password_file))
+    if m.tls_ca:
+        client.tls_set(
+            ca_certs=str(m.tls_ca),
+            certfile=str(m.tls_cert) if m.tls_cert else None,
+            keyfile=str(m.tls_key) if m.tls_key else None,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+
+
 class MqttLink:
     """Owns the paho client of the gateway."""
 
@@ -96,15 +110,7 @@ class MqttLink:
         client.reconnect_delay_set(
             max(1, round(m.reconnect_min_s)), max(1, round(m.reconnect_max_s))
         )
-        if m.username:
-            client.username_pw_set(m.username, self._cfg.read_secret(m.password_file))
-        if m.tls_ca:
-            client.tls_set(
-                ca_certs=str(m.tls_ca),
-                certfile=str(m.tls_cert) if m.tls_cert else None,
-                keyfile=str(m.tls_key) if m.tls_key else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        apply_credentials(client, self._cfg)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -28,6 +28,8 @@ from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
+ALARMS_REMEMBERED = 4096  # alarms both connections may bring: handed to the hook once
+
 AlarmHook = Callable[[DeviceMessage], None]
 _TOPIC_CACHE_MAX = 200_000
 
@@ -102,6 +104,8 @@ class IngestPipeline:
         self._relieve = relieve
         self._sleep = sleep
         self.alarm_lane_ms: collections.deque[float] = collections.deque(maxlen=2000)
+        self._alarmed: collections.OrderedDict[tuple[str, bytes], None] = collections.OrderedDict()
+        self._alarm_lock = threading.Lock()
         self._in_counters: dict[tuple[str, str], int] = {}
 
     # --- paho thread ---
@@ -141,7 +145,28 @@ class IngestPipeline:
             return True
         return self._room.wait(timeout_s)
 
+    def alarm_only(self, raw: RawMessage) -> None:
+        """A message of the alarm fast path (gateway/ingest/alarmlink.py, its own thread):
+        an alarm goes to the hook unless the main connection brought it first; nothing is
+        queued (the main connection's copy is the one stored)."""
+        decoded = self._decode_one(raw)
+        if isinstance(decoded, DeviceMessage) and decoded.is_alarm:
+            self._alarm(raw, decoded)
+
+    def _first_time(self, raw: RawMessage) -> bool:
+        """True the first time this alarm (topic and payload) reaches the lane."""
+        key = (raw.topic, raw.payload)
+        with self._alarm_lock:
+            if key in self._alarmed:
+                return False
+            self._alarmed[key] = None
+            if len(self._alarmed) > ALARMS_REMEMBERED:
+                self._alarmed.popitem(last=False)
+            return True
+
     def _alarm(self, raw: RawMessage, msg: DeviceMessage) -> None:
+        if not self._first_time(raw):
+            return  # the other connection brought it first
         # Measured as the hook is called (receive → hook); what the hook then does (the
         # fire engine's linkage) is measured end to end by bench/fire.py.
         latency = max(self._clock.monotonic() - raw.received_mono, 0.0)

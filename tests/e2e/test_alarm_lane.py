@@ -60,3 +60,62 @@ async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+async def test_alarm_behind_a_backlog_takes_the_alarm_connection_and_is_handled_once(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    text = SMALL_SITE.format(
+        mqtt_port=mosquitto.port,
+        client_id="gw-alarm-backlog",
+        api="none",
+        influx_url="http://127.0.0.1:1",
+        database="x",
+        spool=tmp_path / "spool.db",
+        api_port=1,
+    )
+    cfg = parse_config(
+        text, "alarm-backlog.toml", ["api.enabled=false", "mqtt.receive_maximum=500"]
+    )
+    seen: list[tuple[str, int]] = []
+    gw = Gateway(cfg)
+    first = asyncio.Event()
+    task = asyncio.create_task(gw.run(first))
+    assert await gw.link.wait_connected(10)
+    first.set()
+    await asyncio.wait_for(task, 20)  # the broker keeps the main session; no alarm session
+
+    # 20,000 readings queued for the stopped gateway, then an alarm behind all of them.
+    ts = now_ms() - 3_600_000
+    backlog = [telemetry(f"SD-b01-1-{i % 4 + 1}", ts + 1000 * i) for i in range(20_000)]
+    await asyncio.to_thread(publish_all, mosquitto.port, backlog)
+
+    def hook(msg: DeviceMessage) -> None:
+        seen.append((msg.topic.device, gw.pipeline.committed_total))
+
+    gw = Gateway(cfg, alarm_hook=hook)
+    stop = asyncio.Event()
+    task = asyncio.create_task(gw.run(stop))
+    try:
+        assert await gw.alarm_link.wait_connected(10)
+        alarm = (
+            "community/shazui/b01/smoke/SD-b01-1-2/event",
+            json.dumps({"ts": now_ms(), "event": "alarm", "smoke": 3.2}).encode(),
+        )
+        await asyncio.to_thread(publish_all, mosquitto.port, [alarm], client_id="alarm-dev")
+        for _ in range(400):
+            if seen:
+                break
+            await asyncio.sleep(0.005)
+        assert seen, "the alarm did not reach the hook within 2 s"
+        assert seen[0][1] < len(backlog) // 2, f"the alarm waited for the backlog: {seen}"
+        for _ in range(6000):
+            if gw.pipeline.committed_total >= len(backlog) + 1:
+                break
+            await asyncio.sleep(0.01)
+        assert gw.pipeline.committed_total == len(backlog) + 1  # the main connection's copy
+        assert len(seen) == 1  # ... reached the lane again, and was not handed over twice
+        assert gw.spool.stats().rows_by_class.get(2) == 1  # stored once, as an alarm
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)

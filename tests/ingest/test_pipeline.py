@@ -120,3 +120,21 @@ async def test_the_inbox_has_room_until_capacity_and_again_after_a_commit() -> N
     await p.drain()  # the batch is taken: room again, the waiting thread wakes at once
     assert await asyncio.wait_for(waiter, 2.0) is True
     assert p.queued == 0 and p.queued_peak == 3 and acked == [1, 2, 3]
+
+
+async def test_an_alarm_from_both_connections_reaches_the_hook_once_and_is_stored_once() -> None:
+    sink, hooked = _Sink(), []
+    p = IngestPipeline(
+        root="community", site="s", decode=_decode, sink=sink, ack=len,
+        alarm_hook=lambda m: hooked.append(m.ts_ms), metrics=GatewayMetrics(),
+        clock=ManualClock(), batch_max_ms=1,
+    )  # fmt: skip
+    topic = "community/s/b1/smoke/SD-1/event"
+    p.alarm_only(_raw(topic, b'{"ts": 7, "event": "alarm"}', 0))  # the fast path: first
+    p.submit(_raw(topic, b'{"ts": 7, "event": "alarm"}', 1))  # the main connection's copy
+    p.submit(_raw(topic, b'{"ts": 8, "event": "alarm"}', 2))  # a new alarm of the device
+    p.alarm_only(_raw(topic, b'{"ts": 8, "event": "alarm"}', 0))
+    p.alarm_only(_raw(topic, b'{"ts": 9, "event": "fault"}', 0))  # not an alarm: ignored
+    await p.drain()
+    assert hooked == [7, 8]
+    assert p.queued == 0 and [m.ts_ms for b in sink.batches for m in b.messages] == [7, 8]

@@ -17,8 +17,8 @@ import pytest
 
 from gateway.config import load_config
 from gateway.provision import TlsListener, provision
+from tests.certs import make_certs
 from tests.e2e.harness import write_config
-from tests.e2e.test_link import _make_certs
 from tests.security.mqtt import NOT_AUTHORIZED, MqttUser
 from tests.servers import MosquittoServer, free_port
 
@@ -184,7 +184,7 @@ def test_fire_team_reads_fire_alerts_and_acts_but_sees_no_telemetry(
 def test_tls_listener_from_the_generated_config(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
     certs.mkdir()
-    _make_certs(certs)
+    make_certs(certs)
     tls = TlsListener(
         port=free_port(),
         bind="127.0.0.1",
