@@ -7,10 +7,13 @@ in front of it: seconds, or minutes after a long outage. This connection subscri
 fire-capable event topics alone (`{root}/{site}/+/{smoke,heat,callpoint,camera}/+/event`),
 so there is never a backlog in front of an alarm.
 
-It is a fast path, not a store: clean session, paho's own acknowledgements, nothing
-spooled. The same message still arrives on the main connection, which stores it and
+It is a fast path, not a store: clean session, QoS 0 (no acknowledgements, no state in
+the broker), nothing spooled, and the same lean PUBLISH reader as the main connection
+(`IngestClient`: camera line crossings share the topic, so it reads a few percent of all
+traffic). The same message still arrives on the main connection, which stores it and
 acknowledges it after the commit; the pipeline hands each alarm to the fire engine once,
-whichever connection brings it first (`IngestPipeline.alarm_only`).
+whichever connection brings it first (`IngestPipeline.alarm_only`). An alarm this
+connection misses (it was reconnecting) still comes the main way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.decode.message import FIRE_DETECTOR_KINDS
+from gateway.ingest.fastclient import IngestClient
 from gateway.ingest.mqtt import MessageSink, RawMessage, apply_credentials
 
 log = logging.getLogger(__name__)
@@ -34,10 +38,10 @@ ALARM_KINDS = (*sorted(FIRE_DETECTOR_KINDS), "camera")
 
 
 class AlarmLink:
-    """The alarm fast path's connection: `{client_id}-alarms`, clean session, QoS 1."""
+    """The alarm fast path's connection: `{client_id}-alarms`, clean session, QoS 0."""
 
     def __init__(self, cfg: GatewayConfig, sink: MessageSink, clock: Clock) -> None:
-        """`sink` gets every message of the alarm topics, on paho's network thread."""
+        """`sink` gets every message of the alarm topics, on the link's network thread."""
         self._cfg = cfg
         self._sink = sink
         self._clock = clock
@@ -46,8 +50,9 @@ class AlarmLink:
         self.subscriptions = [f"{root}/{site}/+/{kind}/+/event" for kind in ALARM_KINDS]
         self.client_id = f"{cfg.client_id}-alarms"
         self._v5 = cfg.mqtt.protocol == "5"
-        client = paho.Client(
+        client = IngestClient(
             CallbackAPIVersion.VERSION2,
+            deliver=self._deliver,
             client_id=self.client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
             clean_session=None if self._v5 else True,
@@ -58,7 +63,6 @@ class AlarmLink:
         apply_credentials(client, cfg)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         self._client = client
 
     @property
@@ -94,7 +98,7 @@ class AlarmLink:
         if reason.is_failure:
             log.error("MQTT alarm link: broker refused the connection: %s", reason)
             return
-        client.subscribe([(topic, 1) for topic in self.subscriptions])
+        client.subscribe([(topic, 0) for topic in self.subscriptions])
         self._connected.set()
         log.info("MQTT alarm link: connected as %s", self.client_id)
 
@@ -103,15 +107,6 @@ class AlarmLink:
         if reason.is_failure:
             log.warning("MQTT alarm link: connection lost (%s); reconnecting", reason)
 
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        self._sink(
-            RawMessage(
-                msg.topic,
-                bytes(msg.payload),
-                msg.mid,
-                msg.qos,
-                0,
-                self._clock.wall_ms(),
-                self._clock.monotonic(),
-            )
-        )
+    def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        now_ms, now = self._clock.wall_ms(), self._clock.monotonic()
+        self._sink(RawMessage(topic, payload, mid, qos, 0, now_ms, now))
