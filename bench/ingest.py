@@ -274,16 +274,17 @@ class _CpuMeter:
     """CPU seconds the system's process and influxd use from now on."""
 
     def __init__(self, system_pid: int | None, influx_pid: int) -> None:
-        self._pids = (system_pid, influx_pid)
-        self._start = tuple(cpu_s(p) if p else None for p in self._pids)
+        self._system = (system_pid, cpu_s(system_pid) if system_pid else None)
+        self._influx = (influx_pid, cpu_s(influx_pid))
 
     def used(self) -> tuple[float | None, float | None]:
-        now = [cpu_s(p) if p else None for p in self._pids]
-        a, b = (
-            n - s if n is not None and s is not None else None
-            for n, s in zip(now, self._start, strict=True)
-        )
-        return a, b
+        """(system, influxd) CPU seconds since the meter was made; None if unreadable."""
+        return _delta(*self._system), _delta(*self._influx)
+
+
+def _delta(pid: int | None, start: float | None) -> float | None:
+    now = cpu_s(pid) if pid else None
+    return now - start if now is not None and start is not None else None
 
 
 def _note_publisher_bound(result: RunResult, report: PublishReport) -> None:

@@ -7,25 +7,30 @@ import json
 from pathlib import Path
 
 from gateway.app import Gateway
-from gateway.config import parse_config
+from gateway.config import GatewayConfig, parse_config
 from gateway.decode.message import DeviceMessage
 from tests.e2e.harness import SMALL_SITE, now_ms, publish_all, telemetry
 from tests.servers import MosquittoServer
 
 
-async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
-    tmp_path: Path, mosquitto: MosquittoServer
-) -> None:
+def _config(tmp_path: Path, port: int, client_id: str, *overrides: str) -> GatewayConfig:
+    """The small test site on this broker, spool in tmp_path, no API, no database."""
     text = SMALL_SITE.format(
-        mqtt_port=mosquitto.port,
-        client_id="gw-alarm-lane",
+        mqtt_port=port,
+        client_id=client_id,
         api="none",
         influx_url="http://127.0.0.1:1",
         database="x",
         spool=tmp_path / "spool.db",
         api_port=1,
     )
-    cfg = parse_config(text, "alarm-lane.toml", ["api.enabled=false", "ingest.batch_max_ms=1000"])
+    return parse_config(text, f"{client_id}.toml", ["api.enabled=false", *overrides])
+
+
+async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    cfg = _config(tmp_path, mosquitto.port, "gw-alarm-lane", "ingest.batch_max_ms=1000")
     seen: list[tuple[str, int]] = []
     gw: Gateway
 
@@ -65,18 +70,7 @@ async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
 async def test_alarm_behind_a_backlog_takes_the_alarm_connection_and_is_handled_once(
     tmp_path: Path, mosquitto: MosquittoServer
 ) -> None:
-    text = SMALL_SITE.format(
-        mqtt_port=mosquitto.port,
-        client_id="gw-alarm-backlog",
-        api="none",
-        influx_url="http://127.0.0.1:1",
-        database="x",
-        spool=tmp_path / "spool.db",
-        api_port=1,
-    )
-    cfg = parse_config(
-        text, "alarm-backlog.toml", ["api.enabled=false", "mqtt.receive_maximum=500"]
-    )
+    cfg = _config(tmp_path, mosquitto.port, "gw-alarm-backlog", "mqtt.receive_maximum=500")
     seen: list[tuple[str, int]] = []
     gw = Gateway(cfg)
     first = asyncio.Event()
