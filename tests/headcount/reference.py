@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from gateway.clock import Clock
 from gateway.headcount.batch import HeadcountBatch
 from gateway.headcount.records import (
-    AlertState,
     FlowRecord,
     HeadcountAlert,
     HeadcountOutput,
@@ -24,6 +23,7 @@ from gateway.headcount.records import (
 )
 from gateway.headcount.settings import HeadcountSettings
 from gateway.site import SiteModel
+from tests.headcount.reference_alerts import ReferenceAlertRules
 
 WINDOWS = (("1m", 60), ("5m", 300), ("1h", 3600))
 NAMES = (
@@ -81,7 +81,7 @@ class ReferenceHeadcount:
         self.sampled = now // self.iv
         self.next_reset = self._next_reset(now)
         self.counters: dict[int, tuple[int, int, int]] = {}
-        self.raised: set[tuple[str, str]] = set()
+        self.rules = ReferenceAlertRules(settings)
         self.published: dict[str, tuple[Any, ...]] = {}
         self.evaluated_at: float | None = None
         self.flows: list[FlowRecord] = []
@@ -317,7 +317,6 @@ class ReferenceHeadcount:
         return cp.leads_to[0] if len(cp.leads_to) == 1 else "site"
 
     def evaluate(self, now: int, out: HeadcountOutput) -> None:
-        f = self.s.clear_fraction
         windows: dict[str, dict[str, tuple[dict[str, int], bool]]] = {}
         for name, seconds in WINDOWS:
             width = seconds // self.s.bucket_s
@@ -355,12 +354,11 @@ class ReferenceHeadcount:
         for cp in self.cp_model:
             limit = cp.inflow_limit_per_min
             if limit is not None:
-                self.hysteresis(
+                self.rules.hysteresis(
                     out,
                     ("inflow", cp.id),
                     inflow[cp.id],
                     limit,
-                    f,
                     lambda st, v, lim, c=cp.id: HeadcountAlert(
                         "crowding", st, "checkpoint", c, "inflow_per_min", float(v), float(lim), now
                     ),
@@ -369,93 +367,21 @@ class ReferenceHeadcount:
             limit = self.limit.get(t)
             if limit is not None:
                 scope = "site" if t == "site" else "building"
-                self.hysteresis(
+                self.rules.hysteresis(
                     out,
                     ("occupancy", t),
                     self.level[t],
                     limit,
-                    f,
                     lambda st, v, lim, t=t, sc=scope: HeadcountAlert(
                         "crowding", st, sc, t, "occupancy", float(v), float(lim), now
                     ),
                 )
-        self.tailgating(now, windows[self.s.tailgate_window], out)
-        order = {
-            ("crowding", "checkpoint"): 0,
-            ("crowding", "building"): 1,
-            ("crowding", "site"): 1,
-            ("tailgating", "checkpoint"): 2,
-        }
-        targets = {
-            **{c: i for i, c in enumerate(self.cps)},
-            **{t: i for i, t in enumerate(self.targets)},
-        }
-        out.alerts.sort(
-            key=lambda a: (order[(a.type, a.scope)], a.state != "raised", targets[a.target])
+        self.rules.tailgating(
+            now,
+            self.cp_model,
+            windows[self.s.tailgate_window],
+            dict(WINDOWS)[self.s.tailgate_window],
+            self.offline,
+            out,
         )
-
-    def hysteresis(
-        self,
-        out: HeadcountOutput,
-        key: tuple[str, str],
-        value: float,
-        limit: float,
-        f: float,
-        make: Any,
-    ) -> None:
-        if key not in self.raised and value > limit:
-            self.raised.add(key)
-            out.alerts.append(make("raised", value, limit))
-        elif key in self.raised and value <= f * limit:
-            self.raised.discard(key)
-            out.alerts.append(make("cleared", value, limit))
-
-    def tailgating(
-        self, now: int, window: dict[str, tuple[dict[str, int], bool]], out: HeadcountOutput
-    ) -> None:
-        f = self.s.clear_fraction
-        seconds = dict(WINDOWS)[self.s.tailgate_window]
-        for cp in self.cp_model:
-            if not (cp.cameras and (cp.access or cp.doors)):
-                continue
-            c, unc = window[cp.id]
-            cam = c["camera_in"]
-            auth = c["reader_in"] + c["reader_any"]
-            min_count = cp.tailgate_min_count
-            min_count = self.s.tailgate_min_count if min_count is None else min_count
-            ratio_limit = cp.tailgate_ratio
-            ratio_limit = self.s.tailgate_ratio if ratio_limit is None else ratio_limit
-            ratio = cam / max(auth, 1)
-            key = ("tailgating", cp.id)
-            over = (
-                not (unc or self.offline(cp.id)) and cam - auth > min_count and ratio > ratio_limit
-            )
-            under = cam - auth <= f * min_count or ratio <= f * ratio_limit
-            state: AlertState | None = None
-            if key not in self.raised and over:
-                self.raised.add(key)
-                state = "raised"
-            elif key in self.raised and under and not over:
-                self.raised.discard(key)
-                state = "cleared"
-            if state is not None:
-                details: dict[str, int | float] = {
-                    "window_s": seconds,
-                    "camera_in": cam,
-                    "authorized_in": auth,
-                    "excess": cam - auth,
-                    "min_count": min_count,
-                }
-                out.alerts.append(
-                    HeadcountAlert(
-                        "tailgating",
-                        state,
-                        "checkpoint",
-                        cp.id,
-                        "tailgating",
-                        round(ratio, 3),
-                        float(ratio_limit),
-                        now,
-                        details,
-                    )
-                )
+        self.rules.sort(out, self.cps, self.targets)
