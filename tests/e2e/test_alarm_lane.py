@@ -27,27 +27,36 @@ def _config(tmp_path: Path, port: int, client_id: str, *overrides: str) -> Gatew
     return parse_config(text, f"{client_id}.toml", ["api.enabled=false", *overrides])
 
 
-async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
-    tmp_path: Path, mosquitto: MosquittoServer
-) -> None:
-    cfg = _config(tmp_path, mosquitto.port, "gw-alarm-lane", "ingest.batch_max_ms=1000")
-    seen: list[tuple[str, int]] = []
+def _recording_gateway(cfg: GatewayConfig, seen: list[tuple[str, int]]) -> Gateway:
+    """A gateway whose alarm hook records (device, messages committed so far)."""
     gw: Gateway
 
     def hook(msg: DeviceMessage) -> None:
         seen.append((msg.topic.device, gw.pipeline.committed_total))
 
     gw = Gateway(cfg, alarm_hook=hook)
+    return gw
+
+
+def _smoke_alarm(ts_ms: int) -> tuple[str, bytes]:
+    """An alarm of detector SD-b01-1-2 (topic, payload)."""
+    body = {"ts": ts_ms, "event": "alarm", "smoke": 3.2}
+    return "community/shazui/b01/smoke/SD-b01-1-2/event", json.dumps(body).encode()
+
+
+async def test_alarm_reaches_hook_while_bulk_batch_is_still_open(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    cfg = _config(tmp_path, mosquitto.port, "gw-alarm-lane", "ingest.batch_max_ms=1000")
+    seen: list[tuple[str, int]] = []
+    gw = _recording_gateway(cfg, seen)
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     try:
         assert await gw.link.wait_connected(10)
         ts = now_ms()
         bulk = [telemetry("SD-b01-1-1", ts + i) for i in range(200)]
-        alarm = (
-            "community/shazui/b01/smoke/SD-b01-1-2/event",
-            json.dumps({"ts": ts, "event": "alarm", "smoke": 3.2}).encode(),
-        )
+        alarm = _smoke_alarm(ts)
         await asyncio.to_thread(publish_all, mosquitto.port, [*bulk, alarm])
         for _ in range(200):
             if seen:
@@ -84,18 +93,12 @@ async def test_alarm_behind_a_backlog_takes_the_alarm_connection_and_is_handled_
     backlog = [telemetry(f"SD-b01-1-{i % 4 + 1}", ts + 1000 * i) for i in range(20_000)]
     await asyncio.to_thread(publish_all, mosquitto.port, backlog)
 
-    def hook(msg: DeviceMessage) -> None:
-        seen.append((msg.topic.device, gw.pipeline.committed_total))
-
-    gw = Gateway(cfg, alarm_hook=hook)
+    gw = _recording_gateway(cfg, seen)
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     try:
         assert await gw.alarm_link.wait_connected(10)
-        alarm = (
-            "community/shazui/b01/smoke/SD-b01-1-2/event",
-            json.dumps({"ts": now_ms(), "event": "alarm", "smoke": 3.2}).encode(),
-        )
+        alarm = _smoke_alarm(now_ms())
         await asyncio.to_thread(publish_all, mosquitto.port, [alarm], client_id="alarm-dev")
         for _ in range(400):
             if seen:
