@@ -106,7 +106,12 @@ class MqttLink:
             manual_ack=True,
         )
         client.max_queued_messages_set(0)
-        client.max_inflight_messages_set(1000)
+        # No window for the gateway's own publishes: under a backlog the broker's PUBACKs
+        # queue behind what it delivers to us, and a fire command would wait behind
+        # thousands of unacknowledged alerts (3,298 in bench/ingest.py); paho also scans
+        # the whole window on every PUBACK. Brokers that enforce a Receive Maximum
+        # (Mosquitto 2.0 announces 20 and does not) are in docs/architecture.md.
+        client.max_inflight_messages_set(0)
         client.reconnect_delay_set(
             max(1, round(m.reconnect_min_s)), max(1, round(m.reconnect_max_s))
         )
