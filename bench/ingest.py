@@ -129,6 +129,7 @@ class Bench:
                 self.influx.create_database(db)
             self._systems.append(system)
             system.start(broker, db)
+            result.notes += system.start_notes
             poller = self._start_poller(work, db, phase) if db else None
             cpu = _CpuMeter(system.proc.pid if system.proc else None, self.influx.pid)
             report = publish(
@@ -396,12 +397,18 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         assert bench.influx is not None
         url = bench.influx.url
+        speech = workdir / "speech"  # the gateways' espeak-ng cache, warmed once
         plan: list[tuple[str, System, Workload, Phase]] = [
             ("ceiling", Baseline("ceiling", topic, url, len(work.messages), tag), work, full),
-            ("gateway", GatewayUnderTest(args.site, url, f"{tag}-full"), work, full),
+            ("gateway", GatewayUnderTest(args.site, url, f"{tag}-full", speech), work, full),
             ("batched", Baseline("batched", topic, url, 0, tag), work, full),
             ("naive", Baseline("naive", topic, url, 0, tag), work.head(args.naive_msgs), naive),
-            ("gateway_fixed", GatewayUnderTest(args.site, url, f"{tag}-fixed"), fixed, at_rate),
+            (
+                "gateway_fixed",
+                GatewayUnderTest(args.site, url, f"{tag}-fixed", speech),
+                fixed,
+                at_rate,
+            ),
             ("batched_fixed", Baseline("batched", topic, url, 0, f"{tag}-fixed"), fixed, at_rate),
         ]
         for key, system, workload, phase in plan:

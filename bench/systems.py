@@ -28,6 +28,7 @@ from tests.servers import MosquittoServer, free_port
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ROOT / "bench" / "baselines.py"
 START_TIMEOUT_S = 30.0
+SPEECH_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
 
 
@@ -40,6 +41,7 @@ class System(Protocol):
 
     name: str
     proc: subprocess.Popen[bytes] | None
+    start_notes: list[str]  # what starting it took that the result should say
 
     def start(self, broker: MosquittoServer, db: str | None) -> None: ...
     def stop(self) -> dict[str, Any]: ...
@@ -90,6 +92,7 @@ class Baseline:
         self._expect = expect
         self._client_id = f"bench-{kind}-{tag}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_notes: list[str] = []
         self.events: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self.stderr_path: Path | None = None
@@ -157,17 +160,26 @@ class Baseline:
 
 
 class GatewayUnderTest:
-    """`python -m gateway run` with the site config and per-run overrides."""
+    """`python -m gateway run` with the site config and per-run overrides.
+
+    Its espeak-ng speech cache (a directory beside the spool) is `speech_dir`, shared by
+    every gateway run of the bench, and the run starts once the gateway has warmed it: on
+    a site that happens once, at installation, and the cache stays on disk across restarts.
+    A cold cache would have espeak-ng render every zone's fire text (282 on the urban
+    village, ~9 s of CPU) beside the messages being measured.
+    """
 
     name = "gateway"
 
-    def __init__(self, site: Path, influx_url: str, tag: str) -> None:
+    def __init__(self, site: Path, influx_url: str, tag: str, speech_dir: Path) -> None:
         self._site = site
         self._influx_url = influx_url
         self._tag = tag
+        self._speech_dir = speech_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.api = ""
         self.log: Path | None = None
+        self.start_notes: list[str] = []
 
     def start(self, broker: MosquittoServer, db: str | None) -> None:
         api_port = free_port()
@@ -185,6 +197,8 @@ class GatewayUnderTest:
         args = [sys.executable, "-m", "gateway", "run", "--config", str(self._site)]
         for item in overrides:
             args += ["--set", item]
+        self._speech_dir.mkdir(exist_ok=True)
+        (broker.workdir / "speech").symlink_to(self._speech_dir, target_is_directory=True)
         self.log = broker.workdir / "gateway.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -208,6 +222,25 @@ class GatewayUnderTest:
         status_topic = f"{cfg.mqtt.root}/{cfg.gateway.site}/gateway/status"
         if not wait_for_message(broker.port, status_topic, b'"online"', START_TIMEOUT_S):
             raise BenchError(f"gateway never published `online` on {status_topic}")
+        self._wait_for_speech()
+
+    def _wait_for_speech(self) -> None:
+        started = time.monotonic()
+        speech: dict[str, Any] = {}
+        while time.monotonic() - started < SPEECH_TIMEOUT_S:
+            speech = self.status().get("speech_cache") or {}
+            if speech.get("state") not in {"pending", "warming"}:
+                break
+            time.sleep(0.2)
+        waited = time.monotonic() - started
+        state = speech.get("state", "not reported")
+        if state != "warm":
+            self.start_notes.append(f"gateway speech cache {state} after {waited:.0f} s")
+        elif waited >= 1:
+            self.start_notes.append(
+                f"gateway warmed its speech cache ({speech.get('texts')} texts) in {waited:.0f} s"
+                " before the run"
+            )
 
     def log_tail(self, chars: int = 3000) -> str:
         if self.log is None or not self.log.exists():

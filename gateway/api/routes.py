@@ -232,6 +232,11 @@ def status_snapshot(gw: Gateway) -> dict[str, Any]:
             "gate_pass_fraction": round(gw.vision.pipeline.gate_pass_fraction, 4),
             "dropped": gw.vision.dropped(),
         },
+        "speech_cache": {
+            "state": gw.audio.warm_state,
+            "texts": gw.audio.warm_texts,
+            "done": gw.audio.warm_done,
+        },
         "queued": gw.pipeline.queued,
         "queued_peak": gw.pipeline.queued_peak,
         "spool": {

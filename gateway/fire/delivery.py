@@ -33,6 +33,11 @@ class AudioAttacher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Publish] = []
         self.failures = 0
+        # The start-up warm-up, in /api/v1/status: "pending", "warming", "warm", "unavailable"
+        # (no espeak-ng or voice) or "failed"; `warm_done` of `warm_texts` are on disk.
+        self.warm_state = "pending"
+        self.warm_texts = 0
+        self.warm_done = 0
 
     def submit(self, command: Publish) -> None:
         """Queue a `say` command (any thread; never blocks)."""
@@ -69,15 +74,24 @@ class AudioAttacher:
         self._publish(dataclasses.replace(command, payload=payload, needs_audio=False))
 
     async def _warm(self, texts: list[str]) -> None:
-        if not texts or not await asyncio.to_thread(self._speech.available):
+        self.warm_texts = len(texts)
+        if not texts:
+            self.warm_state = "warm"
             return
+        if not await asyncio.to_thread(self._speech.available):
+            self.warm_state = "unavailable"
+            return
+        self.warm_state = "warming"
         rendered = 0
         for text in texts:
             try:
                 rendered += await asyncio.to_thread(self._speech.prepare, text)
             except AudioError as exc:
+                self.warm_state = "failed"
                 log.warning("speech cache not warmed: %s", exc)
                 return
+            self.warm_done += 1
+        self.warm_state = "warm"
         log.info("speech cache warm: %d texts (%d rendered now)", len(texts), rendered)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.fire.audio import DEFAULT_SPEED_WPM, AudioError, SpeechRenderer
+from gateway.fire.delivery import AudioAttacher
 from gateway.fire.texts import (
     DEFAULT_TEXT_DRILL,
     DEFAULT_TEXT_FIRE,
@@ -224,3 +226,47 @@ def test_prepare_renders_once_niced_to_disk_without_filling_memory(tmp_path: Pat
     assert len(runner.calls) == 1
     renderer.render_wav(FIRE_TEXT)
     assert renderer.stats.disk_hits == 1  # it was not kept in memory
+
+
+async def _warm_up(renderer: SpeechRenderer, texts: list[str]) -> AudioAttacher:
+    attacher = AudioAttacher(renderer, lambda command: None)
+    assert attacher.warm_state == "pending"
+    task = asyncio.create_task(attacher.run(texts))
+    for _ in range(500):
+        if attacher.warm_state not in {"pending", "warming"}:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return attacher
+
+
+async def test_the_start_up_warm_up_reports_its_progress(tmp_path: Path) -> None:
+    runner = CountingRunner()
+    texts = [FIRE_TEXT, FIRE_TEXT + "。", FIRE_TEXT + "！"]
+    attacher = await _warm_up(SpeechRenderer(tmp_path, runner=runner), texts)
+    assert (attacher.warm_state, attacher.warm_texts, attacher.warm_done) == ("warm", 3, 3)
+    assert len(runner.calls) >= 3  # each text rendered (plus the voice check)
+
+
+async def test_a_warm_up_without_espeak_says_unavailable(tmp_path: Path) -> None:
+    renderer = SpeechRenderer(tmp_path, executable="espeak-ng-not-here")
+    attacher = await _warm_up(renderer, [FIRE_TEXT])
+    assert (attacher.warm_state, attacher.warm_done) == ("unavailable", 0)
+
+
+class VoicesOnlyRunner(CountingRunner):
+    """espeak-ng lists its voices, then fails every render."""
+
+    def __call__(
+        self, argv: Sequence[str], stdin: bytes, timeout_s: float
+    ) -> subprocess.CompletedProcess[bytes]:
+        if "--voices" in argv:
+            return super().__call__(argv, stdin, timeout_s)
+        return subprocess.CompletedProcess(list(argv), 3, b"", b"audio device exploded")
+
+
+async def test_a_failing_render_stops_the_warm_up_as_failed(tmp_path: Path) -> None:
+    renderer = SpeechRenderer(tmp_path, runner=VoicesOnlyRunner())
+    attacher = await _warm_up(renderer, [FIRE_TEXT, FIRE_TEXT + "。"])
+    assert (attacher.warm_state, attacher.warm_done) == ("failed", 0)
