@@ -63,21 +63,27 @@ def _kept_sql() -> str:
 _KEPT: Final = _kept_sql()
 
 
-def keep(conn: sqlite3.Connection, ids_json: str, store: bool = True) -> tuple[int, int]:
-    """Copy the kept ones of the outbox rows `ids_json` (a JSON list of ids) into history,
+BY_IDS: Final = "id IN (SELECT value FROM json_each(?))"  # one parameter: a JSON list of ids
+UP_TO: Final = "cls = ? AND id <= ?"  # two parameters: a class and the last id
+
+
+def keep(
+    conn: sqlite3.Connection, where: str, params: Sequence[object], store: bool = True
+) -> tuple[int, int]:
+    """Copy the kept ones of the outbox rows matching `where` (BY_IDS or UP_TO) into history,
     in id order; the caller deletes them from the outbox in the same transaction.
 
     Returns (rows, bytes) kept; with `store=False` only counts them (what was given up).
     """
     select = (
         f"SELECT m, ts_ms, line FROM (SELECT {_KEPT} AS m, ts_ms, line, id FROM outbox"
-        " WHERE id IN (SELECT value FROM json_each(?))) WHERE m IS NOT NULL ORDER BY id"
+        f" WHERE {where}) WHERE m IS NOT NULL ORDER BY id"
     )
     if store:
         sql = f"INSERT INTO history (measurement, ts_ms, line) {select} RETURNING {LEN}"
     else:
         sql = f"SELECT {LEN} FROM ({select})"
-    sizes = conn.execute(sql, (ids_json,)).fetchall()
+    sizes = conn.execute(sql, params).fetchall()
     return len(sizes), sum(size for (size,) in sizes)
 
 

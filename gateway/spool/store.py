@@ -91,6 +91,8 @@ class Spool(SpoolConnections):
         self.keep_history = keep_history
         self.history_days = history_days
         self._clock: Clock = clock if clock is not None else SystemClock()
+        # The ids of the last `next_batch` and, per class, its last id (see mark_forwarded).
+        self._last_batch: tuple[list[int], dict[int, int]] | None = None
         super().__init__(path, synchronous)
 
     # ---------------------------------------------------------------- open/close
@@ -256,7 +258,7 @@ class Spool(SpoolConnections):
     ) -> tuple[dict[int, tuple[int, int, int]], tuple[int, int]]:
         """`_delete_ids`, first copying the rows the history keeps into it (or, with
         `store=False`, only counting them); (deleted rows, (history rows, bytes))."""
-        kept = hist.keep(conn, json.dumps([int(i) for i in ids]), store)
+        kept = hist.keep(conn, hist.BY_IDS, (json.dumps([int(i) for i in ids]),), store)
         return self._delete_ids(conn, ids), kept
 
     def _forget(self, gone: dict[int, tuple[int, int, int]]) -> None:
@@ -274,15 +276,53 @@ class Spool(SpoolConnections):
         """
         if not ids:
             return
+        last, self._last_batch = self._last_batch, None
+        upto = last[1] if last is not None and list(ids) == last[0] else None
         if self.history_days <= 0:
-            self._forwarded(ids, keep=None)
+            self._forwarded(ids, upto, keep=None)
             return
         try:
-            self._forwarded(ids, keep=True)
+            self._forwarded(ids, upto, keep=True)
         except SpoolError:
-            self._forwarded(ids, keep=False)
+            self._forwarded(ids, upto, keep=False)
 
-    def _forwarded(self, ids: Sequence[int], keep: bool | None) -> None:
+    def _forwarded(
+        self, ids: Sequence[int], upto: dict[int, int] | None, keep: bool | None
+    ) -> None:
+        if upto is not None:
+            self._forwarded_upto(upto, keep)
+        else:
+            self._forwarded_ids(ids, keep)
+
+    def _forwarded_upto(self, upto: dict[int, int], keep: bool | None) -> None:
+        """`_forwarded_ids` for exactly the rows of the last `next_batch`: per class its
+        oldest rows, so each class's are all its rows up to the batch's last id of that
+        class (minus any pruned or evicted since; new rows get higher ids). Deleted by id
+        range and counted in SQL, without a Python object per row."""
+        with self._wlock:
+            with self._transaction() as conn:
+                gone: dict[int, tuple[int, int]] = {}
+                h_rows = h_bytes = 0
+                for cls, last_id in upto.items():
+                    if keep is not None:
+                        n, size = hist.keep(conn, hist.UP_TO, (cls, last_id), keep)
+                        h_rows, h_bytes = h_rows + n, h_bytes + size
+                    count, size = conn.execute(
+                        f"SELECT count(*), coalesce(sum({_LEN}), 0) FROM outbox WHERE {hist.UP_TO}",
+                        (cls, last_id),
+                    ).fetchone()
+                    conn.execute(f"DELETE FROM outbox WHERE {hist.UP_TO}", (cls, last_id))
+                    gone[cls] = (count, size)
+                n_gone = sum(count for count, _ in gone.values())
+                self._bump(conn, "forwarded_total", n_gone)
+                if keep is False and h_rows:
+                    self._bump(conn, "history_evicted_total", h_rows)
+            for cls, (count, size) in gone.items():
+                self._rows[cls] -= count
+                self._bytes[cls] -= size
+            self._after_forwarded(n_gone, keep, h_rows, h_bytes)
+
+    def _forwarded_ids(self, ids: Sequence[int], keep: bool | None) -> None:
         with self._wlock:
             with self._transaction() as conn:
                 if keep is None:
@@ -293,11 +333,14 @@ class Spool(SpoolConnections):
                 if keep is False and h_rows:
                     self._bump(conn, "history_evicted_total", h_rows)
             self._forget(gone)
-            if keep:
-                self._after_history(h_rows, h_bytes)
-            elif keep is False:
-                self._after_history(0, 0, evicted=h_rows)
-            self._counters["forwarded_total"] += len(gone)
+            self._after_forwarded(len(gone), keep, h_rows, h_bytes)
+
+    def _after_forwarded(self, rows: int, keep: bool | None, h_rows: int, h_bytes: int) -> None:
+        if keep:
+            self._after_history(h_rows, h_bytes)
+        elif keep is False:
+            self._after_history(0, 0, evicted=h_rows)
+        self._counters["forwarded_total"] += rows
 
     def dead_letter_lines(self, rows: Sequence[tuple[int, str, str]], stage: str) -> None:
         """Move outbox rows `(id, line, reason)` the database rejected to the dead letters."""
@@ -367,6 +410,10 @@ class Spool(SpoolConnections):
             batch = list(merge(alarms, events))[:limit]
             if len(batch) < limit:
                 batch += [OutboxRow(*r) for r in conn.execute(query, (0, limit - len(batch)))]
+        upto: dict[int, int] = {}
+        for row in batch:  # ascending ids within each class
+            upto[row.cls] = row.id
+        self._last_batch = ([row.id for row in batch], upto)
         return batch
 
     def history(self, measurement_prefix: str, since_ms: int, limit: int) -> list[str]:

@@ -51,9 +51,13 @@ class Reference:
         return [r for r in self.rows if r[1]] + [r for r in self.rows if not r[1]]
 
     def forward(self, k: int) -> None:
-        ids = {r[0] for r in self.order()[:k]}
+        self.forward_ids({r[0] for r in self.order()[:k]})
+
+    def forward_ids(self, ids: set[int]) -> None:
+        """Those of `ids` still held are forwarded (others were pruned or evicted)."""
+        before = len(self.rows)
         self.rows = [r for r in self.rows if r[0] not in ids]
-        self.forwarded += len(ids)
+        self.forwarded += before - len(self.rows)
 
     def prune(self, cutoff_ms: int) -> int:
         before = len(self.rows)
@@ -77,6 +81,13 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("commit"), new_rows),
         st.tuples(st.just("forward"), st.integers(0, 40)),
+        # a batch read, then rows committed, evicted and pruned before it is marked forwarded
+        st.tuples(
+            st.just("forward_late"),
+            st.tuples(st.integers(0, 40), new_rows, st.integers(0, HOUR_MS)),
+        ),
+        # half a batch marked forwarded (the forwarder's halves after a rejected write)
+        st.tuples(st.just("forward_half"), st.integers(0, 40)),
         st.tuples(st.just("prune"), st.integers(0, 2 * HOUR_MS)),
         st.tuples(st.just("reopen"), st.none()),
     ),
@@ -84,7 +95,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(max_bytes=st.integers(200, 4000), steps=ops)
 def test_spool_matches_the_reference_model(max_bytes: int, steps: list[tuple[str, object]]) -> None:
     clock = ManualClock(wall_ms=T0)
@@ -100,6 +111,20 @@ def test_spool_matches_the_reference_model(max_bytes: int, steps: list[tuple[str
                 elif op == "forward":
                     spool.mark_forwarded([r.id for r in spool.next_batch(arg)])  # type: ignore[arg-type]
                     ref.forward(arg)  # type: ignore[arg-type]
+                elif op == "forward_late":
+                    k, new, advance = arg  # type: ignore[misc]
+                    ids = [r.id for r in spool.next_batch(k)]
+                    ref_ids = {r[0] for r in ref.order()[:k]}
+                    rows = [SpoolRow(c, T0, clock.wall_ms() - age, ln) for c, age, ln in new]
+                    assert spool.commit_batch(rows).evicted == ref.commit(rows)
+                    clock.advance(advance / 1000)
+                    assert spool.prune() == ref.prune(clock.wall_ms() - HOUR_MS)
+                    spool.mark_forwarded(ids)
+                    ref.forward_ids(ref_ids)
+                elif op == "forward_half":
+                    ids = [r.id for r in spool.next_batch(arg)]  # type: ignore[arg-type]
+                    spool.mark_forwarded(ids[: len(ids) // 2])
+                    ref.forward_ids(set(ids[: len(ids) // 2]))
                 elif op == "prune":
                     clock.advance(arg / 1000)  # type: ignore[operator]
                     assert spool.prune() == ref.prune(clock.wall_ms() - HOUR_MS)
