@@ -298,26 +298,25 @@ class Spool(SpoolConnections):
         """`_forwarded_ids` for exactly the rows of the last `next_batch`: per class its
         oldest rows, so each class's are all its rows up to the batch's last id of that
         class (minus any pruned or evicted since; new rows get higher ids). Deleted by id
-        range and counted in SQL, without a Python object per row."""
+        range and counted in SQL, without a Python object per row; the history copy in id
+        order across the classes, as `_forwarded_ids` makes it."""
+        where = " OR ".join([f"({hist.UP_TO})"] * len(upto))
+        params = [p for cls, last_id in sorted(upto.items()) for p in (cls, last_id)]
         with self._wlock:
             with self._transaction() as conn:
-                gone: dict[int, tuple[int, int]] = {}
                 h_rows = h_bytes = 0
-                for cls, last_id in upto.items():
-                    if keep is not None:
-                        n, size = hist.keep(conn, hist.UP_TO, (cls, last_id), keep)
-                        h_rows, h_bytes = h_rows + n, h_bytes + size
-                    count, size = conn.execute(
-                        f"SELECT count(*), coalesce(sum({_LEN}), 0) FROM outbox WHERE {hist.UP_TO}",
-                        (cls, last_id),
-                    ).fetchone()
-                    conn.execute(f"DELETE FROM outbox WHERE {hist.UP_TO}", (cls, last_id))
-                    gone[cls] = (count, size)
-                n_gone = sum(count for count, _ in gone.values())
+                if keep is not None:
+                    h_rows, h_bytes = hist.keep(conn, where, params, keep)
+                gone = conn.execute(
+                    f"SELECT cls, count(*), sum({_LEN}) FROM outbox WHERE {where} GROUP BY cls",
+                    params,
+                ).fetchall()
+                conn.execute(f"DELETE FROM outbox WHERE {where}", params)
+                n_gone = sum(count for _, count, _ in gone)
                 self._bump(conn, "forwarded_total", n_gone)
                 if keep is False and h_rows:
                     self._bump(conn, "history_evicted_total", h_rows)
-            for cls, (count, size) in gone.items():
+            for cls, count, size in gone:
                 self._rows[cls] -= count
                 self._bytes[cls] -= size
             self._after_forwarded(n_gone, keep, h_rows, h_bytes)

@@ -74,7 +74,10 @@ class Reference:
         return [r for r in self.rows if r[1]] + [r for r in self.rows if not r[1]]
 
     def forward(self, k: int, ts_of: dict[str, int]) -> None:
-        ids = {r[0] for r in self.order()[:k]}
+        self.forward_ids({r[0] for r in self.order()[:k]}, ts_of)
+
+    def forward_ids(self, ids: set[int], ts_of: dict[str, int]) -> None:
+        """Those of `ids` still held are forwarded (others were pruned or evicted)."""
         self.hist += [(ts_of[r[3]], r[3]) for r in self.rows if r[0] in ids and kept(r[3])]
         self.rows = [r for r in self.rows if r[0] not in ids]
 
@@ -97,6 +100,15 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("commit"), st.lists(points, min_size=1, max_size=20)),
         st.tuples(st.just("forward"), st.integers(0, 30)),
+        # a batch read, then rows committed, evicted and pruned before it is marked forwarded
+        st.tuples(
+            st.just("forward_late"),
+            st.tuples(
+                st.integers(0, 30),
+                st.lists(points, min_size=1, max_size=20),
+                st.integers(0, HOUR_MS),
+            ),
+        ),
         st.tuples(st.just("prune"), st.integers(0, 2 * HOUR_MS)),
         st.tuples(st.just("reopen"), st.none()),
     ),
@@ -121,17 +133,30 @@ def test_spool_with_history_matches_the_reference_model(
         path = Path(tmp) / "spool.db"
         spool = open_spool(path)
         try:
+
+            def commit(points: list[tuple[int, int, str, str, str]]) -> None:
+                rows = []
+                for cls, age, name, event, text in points:
+                    ts = clock.wall_ms() - age
+                    n = next(serial)  # a tag before or after `event`: it may end the tags
+                    tags = {"event": event, "az"[n % 2]: str(n)}
+                    line = encode_point(name, tags, {"t": text}, ts)
+                    ts_of[line] = ts
+                    rows.append(SpoolRow(cls, ts, ts, line))
+                assert spool.commit_batch(rows).evicted == ref.commit(rows)
+
             for op, arg in steps:
                 if op == "commit":
-                    rows = []
-                    for cls, age, name, event, text in arg:  # type: ignore[attr-defined]
-                        ts = clock.wall_ms() - age
-                        n = next(serial)  # a tag before or after `event`: it may end the tags
-                        tags = {"event": event, "az"[n % 2]: str(n)}
-                        line = encode_point(name, tags, {"t": text}, ts)
-                        ts_of[line] = ts
-                        rows.append(SpoolRow(cls, ts, ts, line))
-                    assert spool.commit_batch(rows).evicted == ref.commit(rows)
+                    commit(arg)  # type: ignore[arg-type]
+                elif op == "forward_late":
+                    k, new, advance = arg  # type: ignore[misc]
+                    ids = [r.id for r in spool.next_batch(k)]
+                    ref_ids = {r[0] for r in ref.order()[:k]}
+                    commit(new)
+                    clock.advance(advance / 1000)
+                    assert spool.prune() == ref.prune(clock.wall_ms())
+                    spool.mark_forwarded(ids)
+                    ref.forward_ids(ref_ids, ts_of)
                 elif op == "forward":
                     spool.mark_forwarded([r.id for r in spool.next_batch(arg)])  # type: ignore[arg-type]
                     ref.forward(arg, ts_of)  # type: ignore[arg-type]
