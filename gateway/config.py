@@ -59,7 +59,7 @@ class MqttSection(_Section):
     protocol: Literal["3.1.1", "5"] = "5"
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 86400, ge=0)
-    receive_maximum: int = Field(default=20000, ge=1, le=65535)
+    receive_maximum: int = Field(default=5000, ge=1, le=65535)
     reconnect_min_s: float = Field(default=0.2, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
 

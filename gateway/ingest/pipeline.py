@@ -73,7 +73,7 @@ class IngestPipeline:
         limiter: DeviceRateLimiter | None = None,
         relieve: Callable[[], object] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        capacity: int = 20_000,
+        capacity: int = 5_000,
     ) -> None:
         self._root = root
         self._site = site
