@@ -64,13 +64,12 @@ _KEPT: Final = _kept_sql()
 
 
 BY_IDS: Final = "id IN (SELECT value FROM json_each(?))"  # one parameter: a JSON list of ids
-UP_TO: Final = "cls = ? AND id <= ?"  # two parameters: a class and the last id
 
 
 def keep(
     conn: sqlite3.Connection, where: str, params: Sequence[object], store: bool = True
 ) -> tuple[int, int]:
-    """Copy the kept ones of the outbox rows matching `where` (BY_IDS or UP_TO) into history,
+    """Copy the kept ones of the outbox rows matching `where` (e.g. BY_IDS) into history,
     in id order; the caller deletes them from the outbox in the same transaction.
 
     Returns (rows, bytes) kept; with `store=False` only counts them (what was given up).

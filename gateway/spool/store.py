@@ -8,17 +8,16 @@ the `history` table (`gateway.spool.history`). docs/spool.md states the guarante
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import suppress
-from heapq import merge
 from pathlib import Path
 from typing import Final, Literal
 
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SpoolError
 from gateway.spool import history as hist
+from gateway.spool import outbox
 from gateway.spool.connection import SpoolConnections
 from gateway.spool.records import (
     AuditRow,
@@ -242,25 +241,6 @@ class Spool(SpoolConnections):
     def _bump(self, conn: sqlite3.Connection, name: str, by: int) -> None:
         conn.execute("UPDATE counters SET value = value + ? WHERE name = ?", (by, name))
 
-    def _delete_ids(
-        self, conn: sqlite3.Connection, ids: Sequence[int]
-    ) -> dict[int, tuple[int, int, int]]:
-        """Delete outbox rows by id; {id: (cls, bytes, received_ms)} of those that existed."""
-        cur = conn.execute(
-            f"DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
-            f" RETURNING id, cls, {_LEN}, received_ms",
-            (json.dumps([int(i) for i in ids]),),
-        )
-        return {row_id: (cls, size, rec) for row_id, cls, size, rec in cur.fetchall()}
-
-    def _delete_keeping(
-        self, conn: sqlite3.Connection, ids: Sequence[int], store: bool
-    ) -> tuple[dict[int, tuple[int, int, int]], tuple[int, int]]:
-        """`_delete_ids`, first copying the rows the history keeps into it (or, with
-        `store=False`, only counting them); (deleted rows, (history rows, bytes))."""
-        kept = hist.keep(conn, hist.BY_IDS, (json.dumps([int(i) for i in ids]),), store)
-        return self._delete_ids(conn, ids), kept
-
     def _forget(self, gone: dict[int, tuple[int, int, int]]) -> None:
         for cls, size, _ in gone.values():
             self._rows[cls] -= 1
@@ -295,23 +275,10 @@ class Spool(SpoolConnections):
             self._forwarded_ids(ids, keep)
 
     def _forwarded_upto(self, upto: dict[int, int], keep: bool | None) -> None:
-        """`_forwarded_ids` for exactly the rows of the last `next_batch`: per class its
-        oldest rows, so each class's are all its rows up to the batch's last id of that
-        class (minus any pruned or evicted since; new rows get higher ids). Deleted by id
-        range and counted in SQL, without a Python object per row; the history copy in id
-        order across the classes, as `_forwarded_ids` makes it."""
-        where = " OR ".join([f"({hist.UP_TO})"] * len(upto))
-        params = [p for cls, last_id in sorted(upto.items()) for p in (cls, last_id)]
+        """`_forwarded_ids` for exactly the rows of the last `next_batch`, by id range."""
         with self._wlock:
             with self._transaction() as conn:
-                h_rows = h_bytes = 0
-                if keep is not None:
-                    h_rows, h_bytes = hist.keep(conn, where, params, keep)
-                gone = conn.execute(
-                    f"SELECT cls, count(*), sum({_LEN}) FROM outbox WHERE {where} GROUP BY cls",
-                    params,
-                ).fetchall()
-                conn.execute(f"DELETE FROM outbox WHERE {where}", params)
+                gone, (h_rows, h_bytes) = outbox.delete_upto(conn, upto, keep)
                 n_gone = sum(count for _, count, _ in gone)
                 self._bump(conn, "forwarded_total", n_gone)
                 if keep is False and h_rows:
@@ -325,9 +292,9 @@ class Spool(SpoolConnections):
         with self._wlock:
             with self._transaction() as conn:
                 if keep is None:
-                    gone, (h_rows, h_bytes) = self._delete_ids(conn, ids), (0, 0)
+                    gone, (h_rows, h_bytes) = outbox.delete_ids(conn, ids), (0, 0)
                 else:
-                    gone, (h_rows, h_bytes) = self._delete_keeping(conn, ids, keep)
+                    gone, (h_rows, h_bytes) = outbox.delete_keeping_ids(conn, ids, keep)
                 self._bump(conn, "forwarded_total", len(gone))
                 if keep is False and h_rows:
                     self._bump(conn, "history_evicted_total", h_rows)
@@ -348,7 +315,7 @@ class Spool(SpoolConnections):
         now = self._clock.wall_ms()
         with self._wlock:
             with self._transaction() as conn:
-                gone = self._delete_ids(conn, [r[0] for r in rows])
+                gone = outbox.delete_ids(conn, [r[0] for r in rows])
                 dead = [
                     clip_dead_letter(
                         DeadLetter(gone[i][2] if i in gone else now, "", line.encode(), why, stage)
@@ -402,17 +369,9 @@ class Spool(SpoolConnections):
         """
         if limit <= 0 or self.keep_history:
             return []
-        query = "SELECT id, cls, received_ms, line FROM outbox WHERE cls = ? ORDER BY id LIMIT ?"
         with self._reading() as conn:
-            alarms = [OutboxRow(*r) for r in conn.execute(query, (2, limit))]
-            events = [OutboxRow(*r) for r in conn.execute(query, (1, limit))]
-            batch = list(merge(alarms, events))[:limit]
-            if len(batch) < limit:
-                batch += [OutboxRow(*r) for r in conn.execute(query, (0, limit - len(batch)))]
-        upto: dict[int, int] = {}
-        for row in batch:  # ascending ids within each class
-            upto[row.cls] = row.id
-        self._last_batch = ([row.id for row in batch], upto)
+            batch = outbox.select_batch(conn, limit)
+        self._last_batch = ([row.id for row in batch], outbox.last_ids(batch))
         return batch
 
     def history(self, measurement_prefix: str, since_ms: int, limit: int) -> list[str]:
