@@ -3,13 +3,17 @@
 Usage: python bench/spool.py [--batches 50] [--rows 2000] [--seconds 3]
 Prints, per mode: rows/s of back-to-back 2,000-row commits with their p50/p99 latency, then
 the same with a forwarder thread draining the outbox concurrently (next_batch +
-mark_forwarded), as in the running gateway.
+mark_forwarded), as in the running gateway. Last, one 2,000-row commit alone and beside a
+busy Python thread (the gateway's MQTT thread and event loop are), against the same rows
+inserted with `executemany` (what commit_batch did until 2026-12-02; see
+gateway/spool/outbox.py), with the gateway's 2 ms GIL switch interval.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -81,6 +85,48 @@ def _with_forwarder(path: Path, sync: str, seconds: float, n: int) -> tuple[floa
     return written / elapsed, forwarded / elapsed, _p(lat, 0.99)
 
 
+def _beside_busy_thread(path: Path, n: int, reps: int = 5) -> dict[str, tuple[float, float]]:
+    """Median ms of one n-row commit, (alone, beside a spinning thread), for commit_batch
+    and for the same rows through executemany."""
+    spool = Spool(path, max_bytes=8 * 1024**3, max_age_h=24)
+    rows = _batch(n, 0)
+
+    def executemany() -> None:
+        with spool._wlock, spool._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO outbox (cls, ts_ms, received_ms, line) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def median_ms(commit: object) -> float:
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            commit()  # type: ignore[operator]
+            times.append(time.perf_counter() - t)
+        return statistics.median(times) * 1e3
+
+    ways = {"commit_batch": lambda: spool.commit_batch(rows), "executemany": executemany}
+    alone = {name: median_ms(fn) for name, fn in ways.items()}
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.002)  # as gateway.cli sets it
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        busy = {name: median_ms(fn) for name, fn in ways.items()}
+    finally:
+        stop.set()
+        spinner.join()
+        sys.setswitchinterval(old)
+        spool.close()
+    return {name: (alone[name], busy[name]) for name in ways}
+
+
 def _p(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
@@ -104,6 +150,13 @@ def main() -> None:
                 f"synchronous={sync:6s} + forwarder thread: write {w:10,.0f} rows/s  "
                 f"forward {f:10,.0f} rows/s  commit p99 {p99 * 1e3:6.2f} ms"
             )
+        got = _beside_busy_thread(Path(tmp) / "busy.db", args.rows)
+        (c_alone, c_busy), (m_alone, m_busy) = got["commit_batch"], got["executemany"]
+        print(
+            f"one {args.rows}-row commit, alone / beside a busy Python thread: commit_batch "
+            f"{c_alone:.1f} / {c_busy:.1f} ms, executemany {m_alone:.1f} / {m_busy:.1f} ms "
+            f"(executemany ÷ commit_batch beside the thread: {m_busy / c_busy:.0f}×)"
+        )
 
 
 if __name__ == "__main__":

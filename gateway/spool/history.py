@@ -78,12 +78,14 @@ def keep(
         f"SELECT m, ts_ms, line FROM (SELECT {_KEPT} AS m, ts_ms, line, id FROM outbox"
         f" WHERE {where}) WHERE m IS NOT NULL ORDER BY id"
     )
-    if store:
-        sql = f"INSERT INTO history (measurement, ts_ms, line) {select} RETURNING {LEN}"
-    else:
-        sql = f"SELECT {LEN} FROM ({select})"
-    sizes = conn.execute(sql, params).fetchall()
-    return len(sizes), sum(size for (size,) in sizes)
+    # Counted, then copied, each in one step (a RETURNING row per copy would hand the GIL
+    # back and forth per row: gateway/spool/outbox.py).
+    rows, nbytes = conn.execute(
+        f"SELECT count(*), coalesce(sum({LEN}), 0) FROM ({select})", params
+    ).fetchone()
+    if store and rows:
+        conn.execute(f"INSERT INTO history (measurement, ts_ms, line) {select}", params)
+    return int(rows), int(nbytes)
 
 
 def delete_oldest(

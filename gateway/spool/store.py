@@ -167,9 +167,7 @@ class Spool(SpoolConnections):
             rows_now = {c: self._rows[c] + add_rows[c] for c in _CLASSES}
             bytes_now = {c: self._bytes[c] + add_bytes[c] for c in _CLASSES}
             with self._transaction() as conn:
-                conn.executemany(
-                    "INSERT INTO outbox (cls, ts_ms, received_ms, line) VALUES (?, ?, ?, ?)", rows
-                )
+                outbox.insert_rows(conn, rows)
                 dead_evicted = self._insert_dead(conn, [clip_dead_letter(d) for d in dead])
                 if audit:
                     conn.executemany(

@@ -69,7 +69,7 @@ class Reference:
 # Repeated snippets: lines of 1-400 characters without asking hypothesis for long texts.
 lines = st.builds(
     lambda part, n: part * n,
-    st.text(st.sampled_from("abc=, 1楼火"), min_size=1, max_size=10),
+    st.text(st.sampled_from("abc=, 1楼火\x00"), min_size=1, max_size=10),
     st.integers(1, 40),
 )
 new_rows = st.lists(

@@ -264,3 +264,28 @@ def test_invalid_class_is_a_spool_error_and_stores_nothing(spool: Spool) -> None
         spool.commit_batch([row(TEL, 1), SpoolRow(7, T0, T0, "m v=1i 1")])
     assert spool.stats().rows == 0
     assert spool.next_batch(10) == []
+
+
+WEIRD_LINES = [
+    "emoji 🔥 楼",
+    'quote " back \\ slash',
+    "\n\r\t",
+    "\u2028\u2029",
+    "x" * 100_000,
+    "",
+    "the text \\u0000",
+]
+
+
+@pytest.mark.parametrize("with_nul", [False, True], ids=["one-statement", "row-by-row"])
+def test_any_line_text_comes_back_exactly(spool: Spool, with_nul: bool) -> None:
+    # Batches go in and out as one JSON text; one holding a NUL goes in row by row.
+    lines = [*WEIRD_LINES, "a\x00b"] if with_nul else WEIRD_LINES
+    rows = [SpoolRow(i % 3, T0 + i, T0, line) for i, line in enumerate(lines)]
+    spool.commit_batch(rows)
+    got = spool.next_batch(100)
+    assert sorted(r.line for r in got) == sorted(lines)
+    assert [r.id for r in got if r.cls == 0] == sorted(r.id for r in got if r.cls == 0)
+    assert spool.stats().bytes == utf8_len(rows)
+    spool.mark_forwarded([r.id for r in got])
+    assert spool.stats().rows == 0
