@@ -6,8 +6,8 @@ transactions or on a reader connection (`select_batch`).
 The hot statements handle a whole batch in one `sqlite3_step`, its rows passed in and out
 as one JSON text: Python's sqlite3 releases the GIL around every step and retakes it after,
 and beside a busy Python thread (the MQTT thread parsing, the loop decoding) each retake
-waits out the switch interval. `executemany` of 2,000 rows took 10 ms alone and 4.1 s beside
-a spinning thread; the one-statement insert 6 ms and 25 ms (`python bench/spool.py`).
+waits out the switch interval. `executemany` of 2,000 rows took 16.6 ms alone and 4.5 s
+beside a spinning thread; the one-statement insert 15.5 and 24.8 ms (`python bench/spool.py`).
 """
 
 from __future__ import annotations
