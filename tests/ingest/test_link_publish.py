@@ -35,22 +35,19 @@ def _packets(conn: socket.socket, counts: dict[int, int], stop: threading.Event)
         if not data:
             return
         buf += data
-        while len(buf) >= 2:
-            length, shift, i = 0, 0, 1
-            while i < len(buf):
-                byte = buf[i]
-                i += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            else:
-                break
-            if len(buf) < i + length:
-                break
-            kind = buf[0] >> 4
-            counts[kind] = counts.get(kind, 0) + 1
-            buf = buf[i + length :]
+        while (size := _packet_size(buf)) is not None and len(buf) >= size:
+            counts[buf[0] >> 4] = counts.get(buf[0] >> 4, 0) + 1
+            buf = buf[size:]
+
+
+def _packet_size(buf: bytes) -> int | None:
+    """The whole size of the MQTT packet at the start of `buf`, None while its header is cut."""
+    remaining = 0
+    for n, byte in enumerate(buf[1:5]):
+        remaining += (byte & 0x7F) << (7 * n)
+        if byte < 0x80:
+            return 2 + n + remaining
+    return None
 
 
 async def test_publishes_are_all_written_while_none_is_acknowledged(tmp_path: Path) -> None:
