@@ -255,28 +255,22 @@ class Spool(SpoolConnections):
         if not ids:
             return
         last, self._last_batch = self._last_batch, None
-        upto = last[1] if last is not None and list(ids) == last[0] else None
+        if last is not None and list(ids) == last[0]:
+            where, params = outbox.where_upto(last[1])  # exactly that batch: by id range
+        else:
+            where, params = outbox.where_ids(ids)
         if self.history_days <= 0:
-            self._forwarded(ids, upto, keep=None)
+            self._forwarded(where, params, keep=None)
             return
         try:
-            self._forwarded(ids, upto, keep=True)
+            self._forwarded(where, params, keep=True)
         except SpoolError:
-            self._forwarded(ids, upto, keep=False)
+            self._forwarded(where, params, keep=False)
 
-    def _forwarded(
-        self, ids: Sequence[int], upto: dict[int, int] | None, keep: bool | None
-    ) -> None:
-        if upto is not None:
-            self._forwarded_upto(upto, keep)
-        else:
-            self._forwarded_ids(ids, keep)
-
-    def _forwarded_upto(self, upto: dict[int, int], keep: bool | None) -> None:
-        """`_forwarded_ids` for exactly the rows of the last `next_batch`, by id range."""
+    def _forwarded(self, where: str, params: Sequence[object], keep: bool | None) -> None:
         with self._wlock:
             with self._transaction() as conn:
-                gone, (h_rows, h_bytes) = outbox.delete_upto(conn, upto, keep)
+                gone, (h_rows, h_bytes) = outbox.delete_forwarded(conn, where, params, keep)
                 n_gone = sum(count for _, count, _ in gone)
                 self._bump(conn, "forwarded_total", n_gone)
                 if keep is False and h_rows:
@@ -285,19 +279,6 @@ class Spool(SpoolConnections):
                 self._rows[cls] -= count
                 self._bytes[cls] -= size
             self._after_forwarded(n_gone, keep, h_rows, h_bytes)
-
-    def _forwarded_ids(self, ids: Sequence[int], keep: bool | None) -> None:
-        with self._wlock:
-            with self._transaction() as conn:
-                if keep is None:
-                    gone, (h_rows, h_bytes) = outbox.delete_ids(conn, ids), (0, 0)
-                else:
-                    gone, (h_rows, h_bytes) = outbox.delete_keeping_ids(conn, ids, keep)
-                self._bump(conn, "forwarded_total", len(gone))
-                if keep is False and h_rows:
-                    self._bump(conn, "history_evicted_total", h_rows)
-            self._forget(gone)
-            self._after_forwarded(len(gone), keep, h_rows, h_bytes)
 
     def _after_forwarded(self, rows: int, keep: bool | None, h_rows: int, h_bytes: int) -> None:
         if keep:
