@@ -13,9 +13,11 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.fire.actions import ACK, COMMAND, COMMAND_FAILED
@@ -101,7 +103,13 @@ def awaiting_ack(timeline: list[dict[str, Any]]) -> set[str]:
 
 
 def _settle(
-    base: str, incident_id: str, doc: dict[str, Any], retry_s: float, max_retries: int
+    base: str,
+    incident_id: str,
+    doc: dict[str, Any],
+    retry_s: float,
+    max_retries: int,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Follow a closed drill until its last commands are acknowledged or given up.
 
@@ -109,12 +117,13 @@ def _settle(
     only because it was written a few milliseconds too early. Bounded by the gateway's own
     retry schedule, after which it has given every command up.
     """
-    until = time.monotonic() + retry_s * (max_retries + 1) + 1
+    clock = clock or SystemClock()
+    until = clock.monotonic() + retry_s * (max_retries + 1) + 1
     pending = awaiting_ack(doc["timeline"])
     if pending:
         print(f"  waiting for {len(pending)} device acknowledgement(s)")
-    while pending and time.monotonic() < until:
-        time.sleep(SETTLE_POLL_S)
+    while pending and clock.monotonic() < until:
+        sleep(SETTLE_POLL_S)
         doc = _call(base, "GET", f"/api/v1/incidents/{incident_id}")
         pending = awaiting_ack(doc["timeline"])
     return doc

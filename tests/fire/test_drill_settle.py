@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.fire.drill import _settle, awaiting_ack
 
 
@@ -56,8 +57,9 @@ def api() -> Iterator[tuple[str, list[int]]]:
 
 def test_settle_reads_again_until_the_last_ack_arrives(api: tuple[str, list[int]]) -> None:
     base, calls = api
+    clock = ManualClock()
     first = {"incident": {"state": "resolved"}, "timeline": [_rec("command", "c1")]}
-    doc = _settle(base, "drill-1", first, retry_s=5, max_retries=3)
+    doc = _settle(base, "drill-1", first, 5, 3, clock=clock, sleep=clock.advance)
     assert awaiting_ack(doc["timeline"]) == set()
     assert calls[0] == 3
 
@@ -65,7 +67,9 @@ def test_settle_reads_again_until_the_last_ack_arrives(api: tuple[str, list[int]
 def test_settle_gives_up_after_the_gateways_retry_schedule(api: tuple[str, list[int]]) -> None:
     base, calls = api
     calls[1] = 10**9  # never acknowledged
+    clock = ManualClock(monotonic=0.0)
     first = {"incident": {"state": "resolved"}, "timeline": [_rec("command", "c1")]}
-    doc = _settle(base, "drill-1", first, retry_s=0.1, max_retries=1)  # bound: 0.2 s + 1 s
+    doc = _settle(base, "drill-1", first, 2.0, 1, clock=clock, sleep=clock.advance)
     assert awaiting_ack(doc["timeline"]) == {"c1"}
-    assert 3 <= calls[0] <= 8  # polled every 0.2 s, then stopped
+    assert clock.monotonic() >= 5.0  # 2 s × (1 retry + 1) + 1 s, then it stopped
+    assert calls[0] == 25  # one read every 0.2 s
