@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.spool import Spool, SpoolRow
@@ -97,11 +98,11 @@ def _beside_busy_thread(path: Path, n: int, reps: int = 5) -> dict[str, tuple[fl
                 "INSERT INTO outbox (cls, ts_ms, received_ms, line) VALUES (?, ?, ?, ?)", rows
             )
 
-    def median_ms(commit: object) -> float:
+    def median_ms(commit: Callable[[], object]) -> float:
         times = []
         for _ in range(reps):
             t = time.perf_counter()
-            commit()  # type: ignore[operator]
+            commit()
             times.append(time.perf_counter() - t)
         return statistics.median(times) * 1e3
 

@@ -18,8 +18,8 @@ from gateway.config import parse_config
 from gateway.ingest.mqtt import MqttLink
 from gateway.metrics import GatewayMetrics
 from tests.e2e.harness import SMALL_SITE
+from tests.servers import HOST
 
-HOST = "127.0.0.1"
 _CONNACK_V5 = b"\x20\x03\x00\x00\x00"  # success, session not present, no properties
 
 
